@@ -1,0 +1,67 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Conveyor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "conveyor", targets: ["conveyor"]),
+        .library(name: "ConveyorQueue", targets: ["ConveyorQueue"]),
+        .library(name: "ConveyorMigrations", targets: ["ConveyorMigrations"]),
+        .library(name: "ConveyorCLI", targets: ["ConveyorCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C shims: the only place the C libraries are named.
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+
+        // Thin wrappers, each the only importer of its C module.
+        .target(name: "ConveyorJSON"),
+        .target(name: "ConveyorPlatform"),
+        .target(name: "ConveyorRedis", dependencies: ["CHiredis"]),
+        .target(name: "ConveyorPostgres", dependencies: ["CLibPQ", "ConveyorJSON"]),
+
+        // Libraries.
+        .target(
+            name: "ConveyorQueue",
+            dependencies: [
+                "ConveyorJSON", "ConveyorRedis", "ConveyorPostgres", "ConveyorPlatform",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "ConveyorMigrations",
+            dependencies: [
+                "ConveyorJSON", "ConveyorRedis", "ConveyorPostgres", "ConveyorQueue",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "ConveyorCLI",
+            dependencies: [
+                "ConveyorJSON", "ConveyorRedis", "ConveyorPostgres", "ConveyorQueue", "ConveyorMigrations",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(name: "conveyor", dependencies: ["ConveyorCLI"]),
+        .executableTarget(
+            name: "CustomWorker", dependencies: ["ConveyorCLI", "ConveyorQueue"], path: "Examples/CustomWorker"),
+
+        // Tests. TestSupport finds the servers scripts/test started.
+        .target(
+            name: "TestSupport",
+            dependencies: ["ConveyorRedis", "ConveyorPostgres", "ConveyorJSON", "ConveyorPlatform"],
+            path: "Tests/TestSupport"),
+        .testTarget(name: "ConveyorJSONTests", dependencies: ["ConveyorJSON"]),
+        .testTarget(name: "ConveyorRedisTests", dependencies: ["ConveyorRedis", "TestSupport"]),
+        .testTarget(name: "ConveyorPostgresTests", dependencies: ["ConveyorPostgres", "TestSupport"]),
+        .testTarget(name: "ConveyorQueueTests", dependencies: ["ConveyorQueue", "TestSupport"]),
+        .testTarget(name: "ConveyorMigrationsTests", dependencies: ["ConveyorMigrations", "TestSupport"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["ConveyorQueue", "ConveyorMigrations", "TestSupport", "conveyor", "CustomWorker"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

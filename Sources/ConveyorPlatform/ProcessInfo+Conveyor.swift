@@ -1,0 +1,23 @@
+import Foundation
+
+/// Facts about this process that heartbeats and logs report.
+public enum ProcessFacts {
+    /// Resident set size in KiB, from /proc/self/status (0 where unavailable).
+    public static func residentKilobytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
+        }
+        return 0
+    }
+
+    /// `DYNO` (Heroku) or the host name, as Sidekiq reports it.
+    public static var hostname: String {
+        if let dyno = ProcessInfo.processInfo.environment["DYNO"], !dyno.isEmpty { return dyno }
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        return String(cString: buffer)
+    }
+
+    public static var pid: Int { Int(getpid()) }
+}

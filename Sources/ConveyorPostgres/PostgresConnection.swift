@@ -1,0 +1,279 @@
+import CLibPQ
+import Foundation
+
+/// A blocking libpq connection. Parameterised queries only (`PQexecParams`).
+///
+/// Not thread-safe and not `Sendable`: one thread uses a connection at a time. Every
+/// session starts with `TimeZone=UTC`, `DateStyle=ISO` and UTF-8; a broken connection is
+/// re-established (with backoff) by the next query, which re-applies session settings.
+public final class PostgresConnection {
+    public let configuration: PostgresConfiguration
+    private var connection: OpaquePointer?
+    /// Settings applied with `setSessionSetting`, restored after a reconnect.
+    private var sessionSettings: [(String, String)] = []
+    public private(set) var reconnectCount = 0
+
+    public init(_ configuration: PostgresConfiguration) throws(PostgresError) {
+        self.configuration = configuration
+        try connect()
+    }
+
+    public convenience init(connectionString: String) throws(PostgresError) {
+        try self.init(PostgresConfiguration(connectionString: connectionString))
+    }
+
+    deinit {
+        if let connection { PQfinish(connection) }
+    }
+
+    public func close() {
+        if let connection { PQfinish(connection) }
+        connection = nil
+    }
+
+    public var isConnected: Bool { connection != nil && PQstatus(connection) == CONNECTION_OK }
+
+    /// The server backend's process id (for `pg_terminate_backend` in drills).
+    public var backendPID: Int32 { connection.map { PQbackendPID($0) } ?? 0 }
+
+    public var serverVersion: Int { connection.map { Int(PQserverVersion($0)) } ?? 0 }
+
+    // MARK: - Connecting
+
+    private func connect() throws(PostgresError) {
+        close()
+        let timeout = String(max(1, configuration.connectTimeout.components.seconds))
+        var keywords = ["connect_timeout", "application_name", "client_encoding"]
+        var values = [timeout, configuration.applicationName, "UTF8"]
+        if !configuration.connectionString.isEmpty {
+            // Later entries win, so the user's string overrides the defaults above.
+            keywords.append("dbname")
+            values.append(configuration.connectionString)
+        }
+        let conn = Self.withCStrings(keywords) { k in
+            Self.withCStrings(values) { v in PQconnectdbParams(k, v, 1) }
+        }
+        guard let conn else { throw PostgresError(.connectionFailed, "out of memory") }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = Self.trimmed(PQerrorMessage(conn))
+            PQfinish(conn)
+            throw PostgresError(.connectionFailed, "\(configuration.displayName): \(message)")
+        }
+        PQsetNoticeProcessor(conn, { _, _ in }, nil)
+        connection = conn
+        do {
+            _ = try execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'")
+            for (name, value) in sessionSettings { _ = try query("SELECT set_config(\(name), \(value), false)") }
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    /// Reconnects with backoff (50 ms doubling to 1 s) for up to `reconnectWait`.
+    public func reconnect() throws(PostgresError) {
+        let deadline = ContinuousClock.now + configuration.reconnectWait
+        var delay = Duration.milliseconds(50)
+        var lastError = PostgresError(.connectionFailed, "not attempted")
+        while true {
+            do {
+                try connect()
+                reconnectCount += 1
+                return
+            } catch {
+                lastError = error
+            }
+            if ContinuousClock.now + delay > deadline { break }
+            Thread.sleep(forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+            delay = min(delay * 2, .seconds(1))
+        }
+        throw lastError
+    }
+
+    private func ensureConnected() throws(PostgresError) -> OpaquePointer {
+        if let connection, PQstatus(connection) == CONNECTION_OK { return connection }
+        try reconnect()
+        return connection!
+    }
+
+    // MARK: - Queries
+
+    /// Runs one parameterised statement and returns its rows.
+    @discardableResult
+    public func query(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
+        let conn = try ensureConnected()
+        for (i, bind) in query.binds.enumerated() where bind?.utf8.contains(0) == true {
+            throw PostgresError(.invalidParameter, "parameter $\(i + 1) contains a NUL byte, which PostgreSQL text cannot hold")
+        }
+        let result: OpaquePointer? = query.binds.withCStringArray { params in
+            PQexecParams(conn, query.sql, Int32(query.binds.count), nil, params, nil, nil, 0)
+        }
+        return try consume(result, connection: conn)
+    }
+
+    /// Runs SQL without parameters, possibly several statements (`PQexec`); for DDL and
+    /// fixed session commands only.
+    @discardableResult
+    public func execute(_ sql: String) throws(PostgresError) -> PostgresResult {
+        let conn = try ensureConnected()
+        return try consume(PQexec(conn, sql), connection: conn)
+    }
+
+    private func consume(_ result: OpaquePointer?, connection conn: OpaquePointer) throws(PostgresError) -> PostgresResult {
+        guard let result else {
+            throw lostOrFailed(conn, message: Self.trimmed(PQerrorMessage(conn)))
+        }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        switch status {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
+            let rows = Int(PQntuples(result))
+            let fields = Int(PQnfields(result))
+            let names = (0..<fields).map { String(cString: PQfname(result, Int32($0))) }
+            var values: [String?] = []
+            values.reserveCapacity(rows * fields)
+            for row in 0..<rows {
+                for field in 0..<fields {
+                    if PQgetisnull(result, Int32(row), Int32(field)) == 1 {
+                        values.append(nil)
+                    } else {
+                        let length = Int(PQgetlength(result, Int32(row), Int32(field)))
+                        let pointer = PQgetvalue(result, Int32(row), Int32(field))!
+                        values.append(pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
+                            String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+                        })
+                    }
+                }
+            }
+            let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+            return PostgresResult(columns: PostgresColumns(names: names), values: values, affectedRows: affected)
+        default:
+            func field(_ code: Int32) -> String? {
+                PQresultErrorField(result, code).map { String(cString: $0) }
+            }
+            let sqlState = field(clibpq_diag_sqlstate())
+            let message = field(clibpq_diag_message_primary()) ?? Self.trimmed(PQresultErrorMessage(result))
+            if PQstatus(conn) != CONNECTION_OK {
+                throw lostOrFailed(conn, message: message)
+            }
+            throw PostgresError(
+                .server, message, sqlState: sqlState, detail: field(clibpq_diag_message_detail()),
+                hint: field(clibpq_diag_message_hint()), severity: field(clibpq_diag_severity()))
+        }
+    }
+
+    private func lostOrFailed(_ conn: OpaquePointer, message: String) -> PostgresError {
+        if PQstatus(conn) != CONNECTION_OK {
+            close()
+            return PostgresError(.connectionLost, message.isEmpty ? "server closed the connection" : message)
+        }
+        return PostgresError(.server, message)
+    }
+
+    // MARK: - Transactions, settings, locks
+
+    /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
+    public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try execute("BEGIN")
+        do {
+            let value = try body(self)
+            try execute("COMMIT")
+            return value
+        } catch {
+            if isConnected { _ = try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// Whether a transaction is open on this session.
+    public var inTransaction: Bool {
+        guard let connection else { return false }
+        let status = PQtransactionStatus(connection)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
+    }
+
+    /// Sets a run-time parameter for the session (kept across reconnects); nil resets it.
+    public func setSessionSetting(_ name: String, _ value: String?) throws(PostgresError) {
+        sessionSettings.removeAll { $0.0 == name }
+        if let value {
+            sessionSettings.append((name, value))
+            try query("SELECT set_config(\(name), \(value), false)")
+        } else {
+            try query("SELECT set_config(\(name), NULL, false)")
+        }
+    }
+
+    /// `statement_timeout` for the whole session; nil restores the server default.
+    public func setStatementTimeout(_ timeout: Duration?) throws(PostgresError) {
+        try setSessionSetting("statement_timeout", timeout.map { "\(Self.milliseconds($0))ms" })
+    }
+
+    public func setLockTimeout(_ timeout: Duration?) throws(PostgresError) {
+        try setSessionSetting("lock_timeout", timeout.map { "\(Self.milliseconds($0))ms" })
+    }
+
+    /// Runs `body` with `statement_timeout` set for its duration only.
+    public func withStatementTimeout<T>(_ timeout: Duration, _ body: () throws -> T) throws -> T {
+        let previous = sessionSettings.first { $0.0 == "statement_timeout" }?.1
+        try query("SELECT set_config('statement_timeout', \("\(Self.milliseconds(timeout))ms"), false)")
+        defer { _ = try? query("SELECT set_config('statement_timeout', \(previous ?? "0"), false)") }
+        return try body()
+    }
+
+    /// A session-level advisory lock; true if this session now holds it.
+    public func tryAdvisoryLock(_ key: Int64) throws(PostgresError) -> Bool {
+        try query("SELECT pg_try_advisory_lock(\(key)) AS locked").first?["locked"].bool() ?? false
+    }
+
+    @discardableResult
+    public func advisoryUnlock(_ key: Int64) throws(PostgresError) -> Bool {
+        try query("SELECT pg_advisory_unlock(\(key)) AS unlocked").first?["unlocked"].bool() ?? false
+    }
+
+    /// A transaction-level advisory lock, released at commit or rollback.
+    public func tryAdvisoryTransactionLock(_ key: Int64) throws(PostgresError) -> Bool {
+        try query("SELECT pg_try_advisory_xact_lock(\(key)) AS locked").first?["locked"].bool() ?? false
+    }
+
+    /// libpq's own identifier quoting (`PQescapeIdentifier`).
+    public func escapeIdentifier(_ name: String) throws(PostgresError) -> String {
+        let conn = try ensureConnected()
+        guard let escaped = PQescapeIdentifier(conn, name, name.utf8.count) else {
+            throw PostgresError(.invalidIdentifier, Self.trimmed(PQerrorMessage(conn)))
+        }
+        defer { PQfreemem(escaped) }
+        return String(cString: escaped)
+    }
+
+    // MARK: - Helpers
+
+    static func milliseconds(_ d: Duration) -> Int64 {
+        d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+    }
+
+    static func trimmed(_ message: UnsafePointer<CChar>?) -> String {
+        guard let message else { return "" }
+        return String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+        let duplicated = strings.map { strdup($0) }
+        defer { duplicated.forEach { free($0) } }
+        var pointers: [UnsafePointer<CChar>?] = duplicated.map { UnsafePointer($0) }
+        pointers.append(nil)
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}
+
+@available(*, unavailable)
+extension PostgresConnection: Sendable {}
+
+extension Array where Element == String? {
+    fileprivate func withCStringArray<R>(_ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+        if isEmpty { return body(nil) }
+        let duplicated = map { $0.map { strdup($0) } ?? nil }
+        defer { duplicated.forEach { free($0) } }
+        let pointers: [UnsafePointer<CChar>?] = duplicated.map { $0.map { UnsafePointer($0) } }
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+}
