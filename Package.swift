@@ -61,7 +61,8 @@ let package = Package(
         .testTarget(name: "ConveyorMigrationsTests", dependencies: ["ConveyorMigrations", "TestSupport"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ConveyorQueue", "ConveyorMigrations", "TestSupport", "conveyor", "CustomWorker"]),
+            dependencies: ["ConveyorQueue", "ConveyorMigrations", "TestSupport", "conveyor", "CustomWorker"],
+            exclude: ["Ruby"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -21,8 +21,13 @@ public final class RedisConnection {
     /// Connects once; a server that is down fails here immediately with `.connectionFailed`.
     public init(_ configuration: RedisConfiguration) throws(RedisError) {
         self.configuration = configuration
+        _ = Self.ignoreSIGPIPE
         try connect()
     }
+
+    /// hiredis writes with write(2): a server that went away would raise SIGPIPE and kill
+    /// the process, where an EPIPE error (and a reconnect) is what we want.
+    private static let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN) }()
 
     public convenience init(url: String) throws(RedisError) {
         try self.init(RedisConfiguration(url: url))

@@ -1,1 +1,3 @@
-print("conveyor")
+import ConveyorCLI
+
+await ConveyorCLI.main()

@@ -1,0 +1,112 @@
+import ArgumentParser
+import ConveyorJSON
+import ConveyorPostgres
+import ConveyorQueue
+import ConveyorRedis
+import Foundation
+import Logging
+import Synchronization
+
+/// The job registry the CLI runs with: the built-ins, plus whatever a user's own
+/// executable registers before calling `ConveyorCLI.main(registry:)`.
+enum CLIRuntime {
+    static let registryStorage = Mutex<JobRegistry>(JobRegistry.builtIn)
+    static var registry: JobRegistry { registryStorage.withLock { $0 } }
+    static let servicesStorage = Mutex<[@Sendable (WorkerConfiguration, JobRegistry) -> [any WorkerService]]>([])
+}
+
+/// A failure the CLI reports as one clear line on stderr, exiting with `code`.
+struct CLIError: Error, CustomStringConvertible {
+    let message: String
+    var code: Int32 = 1
+    var description: String { message }
+}
+
+/// Options every command that talks to Redis/PostgreSQL shares.
+struct ConnectionOptions: ParsableArguments {
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (env CONVEYOR_LOG_LEVEL).")
+    var logLevel: String?
+
+    func redisConfiguration() throws -> RedisConfiguration {
+        do { return try RedisConfiguration.fromEnvironment() } catch { throw CLIError(message: error.description) }
+    }
+
+    func postgresConfiguration() -> PostgresConfiguration { PostgresConfiguration.fromEnvironment() }
+
+    func redis() throws -> RedisConnection {
+        do { return try RedisConnection(redisConfiguration()) } catch let error as RedisError {
+            throw CLIError(message: "\(error.description) (REDIS_URL=\(RedisConfiguration.redacted(ProcessInfo.processInfo.environment["REDIS_URL"] ?? RedisConfiguration.defaultURL)))")
+        }
+    }
+
+    func postgres() throws -> PostgresConnection {
+        do { return try PostgresConnection(postgresConfiguration()) } catch {
+            throw CLIError(message: "\(error.description)\nSet DATABASE_URL (e.g. postgres://user@host:5432/db) or the PG* variables.")
+        }
+    }
+
+    func logger(_ label: String, output: LogOutput = .standardError, defaultLevel: Logger.Level = .info) throws -> Logger {
+        let text = logLevel ?? ProcessInfo.processInfo.environment["CONVEYOR_LOG_LEVEL"]
+        var level = defaultLevel
+        if let text {
+            guard let parsed = Logger.Level(rawValue: text.lowercased() == "warn" ? "warning" : text.lowercased()) else {
+                throw ValidationError("unknown log level '\(text)'; use trace, debug, info, notice, warning or error")
+            }
+            level = parsed
+        }
+        return Logger(label: label) { _ in ConveyorLogHandler(level: level, output: output) }
+    }
+}
+
+extension RedisConfiguration {
+    static func redacted(_ url: String) -> String {
+        guard let at = url.lastIndex(of: "@"), let scheme = url.range(of: "://") else { return url }
+        return String(url[..<scheme.upperBound]) + "***" + String(url[at...])
+    }
+}
+
+/// Runs a command body, turning library errors into one clear line.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as CLIError {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as CleanExit {
+        throw error
+    } catch {
+        throw CLIError(message: String(describing: error))
+    }
+}
+
+/// Prints a JSON value on stdout.
+func printJSON(_ value: JSONValue) {
+    print(value.serialized())
+}
+
+/// Parses a user's JSON argument that must be an array.
+func parseJSONArray(_ text: String, what: String) throws -> [JSONValue] {
+    let value: JSONValue
+    do { value = try JSONValue.parse(text) } catch {
+        throw ValidationError("\(what) is not valid JSON (\(error)); example: '[1, \"two\"]'")
+    }
+    guard case .array(let array) = value else {
+        throw ValidationError("\(what) must be a JSON array, e.g. '[\(text)]'")
+    }
+    return array
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    if seconds < 1 { return String(format: "%.0f ms", seconds * 1000) }
+    if seconds < 120 { return String(format: "%.1f s", seconds) }
+    if seconds < 7200 { return String(format: "%.1f min", seconds / 60) }
+    if seconds < 172_800 { return String(format: "%.1f h", seconds / 3600) }
+    return String(format: "%.1f days", seconds / 86400)
+}
+
+/// Whether stdout is a terminal (for progress bars).
+var stdoutIsTerminal: Bool { isatty(1) == 1 }
+var stderrIsTerminal: Bool { isatty(2) == 1 }

@@ -1,0 +1,63 @@
+import ArgumentParser
+import ConveyorQueue
+import Foundation
+import Logging
+
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run jobs from Redis queues until stopped.",
+        discussion: """
+            Jobs are fetched reliably: each job waits in a working list of this process until it
+            has finished, so a crash (even kill -9) loses nothing; another worker pushes the jobs of
+            a dead process back within about 40 seconds.
+
+            Signals: TSTP = quiet (finish running jobs, fetch no more); TERM or INT = stop fetching,
+            wait up to --timeout for running jobs, push unfinished ones back, exit 0. Sidekiq's Web UI
+            "Quiet" and "Stop" buttons work too.
+
+            With no -q, the worker serves default, background_migration and
+            batched_background_migrations with equal weight.
+            """)
+
+    @Option(name: [.customShort("c"), .long], help: "Processor threads (jobs run at once).")
+    var concurrency = 10
+
+    @Option(name: [.customShort("q"), .customLong("queue")], help: ArgumentHelp(
+        "A queue to serve, optionally with a weight: -q critical,3 -q default,1. Repeat for more; without weights the order is strict.",
+        valueName: "QUEUE[,WEIGHT]"))
+    var queues: [String] = []
+
+    @Option(help: "Seconds to wait for running jobs on shutdown before pushing them back.")
+    var timeout: Double = 25
+
+    @Option(help: "A tag shown in Sidekiq's Web UI process list.")
+    var tag: String = ""
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        guard (1...1000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 1000") }
+        guard timeout >= 0 else { throw ValidationError("--timeout must be ≥ 0 seconds") }
+    }
+
+    func run() throws {
+        let selector: QueueSelector
+        do {
+            selector = try QueueSelector(specs: queues.isEmpty ? WorkerConfiguration.defaultQueues : queues)
+        } catch {
+            throw ValidationError(String(describing: error))
+        }
+        let logger = try connection.logger("conveyor.worker", output: .standardOutput)
+        let configuration = WorkerConfiguration(
+            redis: try connection.redisConfiguration(), postgres: connection.postgresConfiguration(),
+            queues: selector, concurrency: concurrency, shutdownTimeout: .milliseconds(Int64(timeout * 1000)), tag: tag)
+        let registry = CLIRuntime.registry
+        let services = CLIRuntime.servicesStorage.withLock { $0 }.flatMap { $0(configuration, registry) }
+        let worker = Worker(configuration: configuration, registry: registry, logger: logger, services: services)
+        let signals = worker.installSignalHandlers()
+        let code = worker.run()
+        _ = signals
+        throw ExitCode(code)
+    }
+}

@@ -1,0 +1,31 @@
+import ConveyorRedis
+import Logging
+
+/// Logs the start and end of an outage once each, instead of once per failed attempt,
+/// and grows the pause between attempts.
+final class OutageLog {
+    private let logger: Logger
+    private let what: String
+    private var since: ContinuousClock.Instant?
+    private(set) var backoff: Duration = .milliseconds(100)
+
+    init(logger: Logger, what: String) {
+        self.logger = logger
+        self.what = what
+    }
+
+    func failed(_ error: any Error) {
+        if since == nil {
+            since = .now
+            logger.error("\(what) unavailable, retrying", metadata: ["error": "\(error)"])
+        }
+        backoff = min(backoff * 2, .seconds(5))
+    }
+
+    func recovered() {
+        guard let since else { return }
+        logger.notice("\(what) is back", metadata: ["downtime": "\(String(format: "%.1f", (ContinuousClock.now - since).seconds))s"])
+        self.since = nil
+        backoff = .milliseconds(100)
+    }
+}
