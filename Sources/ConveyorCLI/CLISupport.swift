@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConveyorJSON
+import ConveyorMigrations
 import ConveyorPostgres
 import ConveyorQueue
 import ConveyorRedis
@@ -7,12 +8,25 @@ import Foundation
 import Logging
 import Synchronization
 
-/// The job registry the CLI runs with: the built-ins, plus whatever a user's own
-/// executable registers before calling `ConveyorCLI.main(registry:)`.
+/// What the CLI runs with: the built-in jobs and migrations, plus whatever a user's own
+/// executable registers before calling `ConveyorCLI.main(...)`.
 enum CLIRuntime {
-    static let registryStorage = Mutex<JobRegistry>(JobRegistry.builtIn)
-    static var registry: JobRegistry { registryStorage.withLock { $0 } }
-    static let servicesStorage = Mutex<[@Sendable (WorkerConfiguration, JobRegistry) -> [any WorkerService]]>([])
+    struct Extensions: Sendable {
+        var jobs = JobRegistry.builtIn
+        var backgroundMigrations = BackgroundMigrationRegistry.builtIn
+        var batchedJobs = BatchedJobRegistry.builtIn
+    }
+
+    static let storage = Mutex(Extensions())
+    static var extensions: Extensions { storage.withLock { $0 } }
+
+    /// The job registry a worker runs: user jobs plus the migration workers.
+    static var registry: JobRegistry {
+        let extensions = self.extensions
+        var jobs = extensions.jobs
+        ConveyorMigrations.register(into: &jobs, backgroundMigrations: extensions.backgroundMigrations, batchedJobs: extensions.batchedJobs)
+        return jobs
+    }
 }
 
 /// A failure the CLI reports as one clear line on stderr, exiting with `code`.

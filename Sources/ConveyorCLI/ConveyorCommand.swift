@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConveyorMigrations
 import ConveyorQueue
 
 /// `conveyor`: the root command. A user's own executable reuses it with extra jobs:
@@ -7,14 +8,16 @@ import ConveyorQueue
 ///     registry.register(SendEmail.self)
 ///     await ConveyorCLI.main(registry: registry)
 public enum ConveyorCLI {
-    public static func main(registry: JobRegistry = .builtIn, arguments: [String]? = nil) async {
-        CLIRuntime.registryStorage.withLock { $0 = registry }
+    /// Runs the CLI with these jobs, non-batched migrations and batched migration jobs
+    /// (each defaults to the built-ins; pass a registry that extends `.builtIn`).
+    public static func main(
+        registry: JobRegistry = .builtIn, backgroundMigrations: BackgroundMigrationRegistry = .builtIn,
+        batchedJobs: BatchedJobRegistry = .builtIn, arguments: [String]? = nil
+    ) async {
+        CLIRuntime.storage.withLock {
+            $0 = CLIRuntime.Extensions(jobs: registry, backgroundMigrations: backgroundMigrations, batchedJobs: batchedJobs)
+        }
         await ConveyorCommand.main(arguments)
-    }
-
-    /// Adds worker services (e.g. the batched migration scheduler) for `conveyor worker`.
-    public static func addWorkerServices(_ make: @escaping @Sendable (WorkerConfiguration, JobRegistry) -> [any WorkerService]) {
-        CLIRuntime.servicesStorage.withLock { $0.append(make) }
     }
 }
 
@@ -32,5 +35,7 @@ struct ConveyorCommand: AsyncParsableCommand {
         version: ConveyorVersion.string,
         subcommands: [
             WorkerCommand.self, EnqueueCommand.self, StatsCommand.self,
+            RemainingCommand.self, StealCommand.self, PendingCommand.self, EnqueueRangeCommand.self,
+            MigrationsCommand.self,
         ])
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConveyorMigrations
 import ConveyorQueue
 import Foundation
 import Logging
@@ -34,6 +35,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "A tag shown in Sidekiq's Web UI process list.")
     var tag: String = ""
 
+    @Flag(help: "Do not run the batched background migration scheduler in this process.")
+    var noScheduler = false
+
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
@@ -53,7 +57,7 @@ struct WorkerCommand: ParsableCommand {
             redis: try connection.redisConfiguration(), postgres: connection.postgresConfiguration(),
             queues: selector, concurrency: concurrency, shutdownTimeout: .milliseconds(Int64(timeout * 1000)), tag: tag)
         let registry = CLIRuntime.registry
-        let services = CLIRuntime.servicesStorage.withLock { $0 }.flatMap { $0(configuration, registry) }
+        let services = ConveyorMigrations.workerServices(configuration: configuration, batchedJobs: CLIRuntime.extensions.batchedJobs, scheduler: !noScheduler)
         let worker = Worker(configuration: configuration, registry: registry, logger: logger, services: services)
         let signals = worker.installSignalHandlers()
         let code = worker.run()

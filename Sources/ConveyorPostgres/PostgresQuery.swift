@@ -39,6 +39,12 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
             sql += "$\(binds.count)"
         }
 
+        /// An optional value: NULL when nil.
+        public mutating func appendInterpolation<T: PostgresBindable>(_ value: T?) {
+            binds.append(value?.postgresText)
+            sql += "$\(binds.count)"
+        }
+
         public mutating func appendInterpolation(identifier: SQLIdentifier) { sql += identifier.quoted }
 
         public mutating func appendInterpolation(table: QualifiedTableName) { sql += table.quoted }

@@ -15,6 +15,12 @@ when 'push'
   jids = count.times.map { |i| Sidekiq::Client.push('class' => 'RecordJob', 'args' => ["#{prefix}-#{i}"]) }
   jids += scheduled.times.map { |i| Sidekiq::Client.push('class' => 'RecordJob', 'args' => ["#{prefix}-s#{i}"], 'at' => Time.now.to_f + 1) }
   puts JSON.generate(jids)
+when 'push_migration'
+  # push_migration MIGRATION_CLASS ARGS_JSON [SECONDS_AHEAD]: a GitLab BackgroundMigrationWorker job
+  item = { 'class' => 'BackgroundMigrationWorker', 'queue' => 'background_migration', 'retry' => 3,
+           'args' => [ARGV[0], JSON.parse(ARGV[1])] }
+  item['at'] = Time.now.to_f + Float(ARGV[2]) if ARGV[2]
+  puts Sidekiq::Client.push(item)
 when 'push_bulk'
   count = Integer(ARGV[0]); klass = ARGV[1] || 'NoopJob'
   count.times.each_slice(1000) { |slice| Sidekiq::Client.push_bulk('class' => klass, 'args' => slice.map { |i| [i] }) }

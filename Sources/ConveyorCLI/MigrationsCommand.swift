@@ -1,0 +1,513 @@
+import ArgumentParser
+import ConveyorJSON
+import ConveyorMigrations
+import ConveyorPostgres
+import Foundation
+
+struct MigrationsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrations",
+        abstract: "Batched background migrations: queue, watch, pause, retry, finalize.",
+        discussion: """
+            The tables follow GitLab's (batched_background_migrations, ..._jobs,
+            ..._job_transition_logs), so GitLab's SQL works against DATABASE_URL, e.g.
+              SELECT job_class_name, table_name, column_name, job_arguments
+              FROM batched_background_migrations WHERE status <> 3;
+            Worker processes run batches automatically (see `conveyor worker --help`).
+            """,
+        subcommands: [
+            MigrationsSetup.self, MigrationsQueue.self, MigrationsStatus.self, MigrationsShow.self,
+            MigrationsPause.self, MigrationsResume.self, MigrationsRetry.self,
+            MigrationsFinalize.self, MigrationsEnsureFinished.self, MigrationsMarkFinished.self,
+            MigrationsDisable.self, MigrationsEnable.self, MigrationsMaxRunning.self, MigrationsSettings.self,
+            MigrationsWait.self,
+        ])
+}
+
+/// Opens the database with the schema in place.
+func migrationsDatabase(_ connection: ConnectionOptions) throws -> PostgresConnection {
+    let db = try connection.postgres()
+    try Schema.setUp(db)
+    return db
+}
+
+/// `JOB_CLASS TABLE COLUMN [JOB_ARGS_JSON]`, or GitLab's pasted single-argument form.
+struct MigrationConfigurationArguments: ParsableArguments {
+    @Argument(help: ArgumentHelp(
+        "JOB_CLASS TABLE COLUMN [JOB_ARGS_JSON], or GitLab's form pasted from an error: '[Class,table,column,'[[\"a\"]\\, [\"b\"]]']'",
+        valueName: "configuration"))
+    var values: [String] = []
+
+    func configuration() throws -> MigrationConfiguration {
+        switch values.count {
+        case 1:
+            return try MigrationConfiguration.parseRakeArgument(values[0])
+        case 3, 4:
+            var arguments: JSONValue = []
+            if values.count == 4 {
+                do { arguments = try JSONValue.parse(values[3]) } catch {
+                    throw ValidationError("JOB_ARGS_JSON is not valid JSON (\(error)); example: '[[\"id\"], [\"id_convert_to_bigint\"]]'")
+                }
+            }
+            return MigrationConfiguration(jobClassName: values[0], tableName: values[1], columnName: values[2], jobArguments: arguments)
+        default:
+            throw ValidationError("expected JOB_CLASS TABLE COLUMN [JOB_ARGS_JSON] (or one GitLab-style [Class,table,column,'args'] argument)")
+        }
+    }
+}
+
+struct MigrationsSetup: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "setup", abstract: "Create or upgrade the migration tables (idempotent).")
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reportingErrors {
+            let db = try connection.postgres()
+            let applied = try Schema.setUp(db)
+            print(applied.isEmpty ? "schema is up to date (version \(Schema.latestVersion))" : "applied schema version\(applied.count == 1 ? "" : "s") \(applied.map(String.init).joined(separator: ", "))")
+        }
+    }
+}
+
+struct MigrationsQueue: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queue",
+        abstract: "Queue a batched background migration.",
+        discussion: """
+            Example (int -> bigint copy):
+              conveyor migrations queue CopyColumnUsingBackgroundMigrationJob events id \\
+                '[["id"], ["id_convert_to_bigint"]]' --batch-size 10000 --sub-batch-size 1000
+            The table and columns must exist. max_value defaults to MAX(column); an empty table
+            is queued as finished. The same configuration cannot be queued twice.
+            """)
+
+    @Argument(help: "Job class (e.g. CopyColumnUsingBackgroundMigrationJob).") var jobClass: String
+    @Argument(help: "Table to walk.") var table: String
+    @Argument(help: "Integer batching column (usually the primary key).") var column: String
+    @Argument(help: "Job arguments as JSON.") var jobArgumentsJSON: String = "[]"
+    @Option(help: "Rows per batch.") var batchSize = 1000
+    @Option(help: "Rows per sub-batch statement.") var subBatchSize = 100
+    @Option(help: "Seconds between batches (0 = back to back).") var interval = 120
+    @Option(name: .customLong("pause-ms"), help: "Milliseconds to pause between sub-batches.") var pauseMilliseconds = 100
+    @Option(help: "Upper limit for the batch-size optimizer.") var maxBatchSize: Int?
+    @Option(help: "First key to migrate.") var minValue: Int64 = 1
+    @Option(help: "Last key to migrate (default: MAX(column)).") var maxValue: Int64?
+    @Flag(help: "Print the migration as JSON.") var json = false
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        let arguments: JSONValue
+        do { arguments = try JSONValue.parse(jobArgumentsJSON) } catch {
+            throw ValidationError("JOB_ARGS_JSON is not valid JSON (\(error))")
+        }
+        try reportingErrors {
+            let db = try migrationsDatabase(connection)
+            var options = BatchedMigrationStore.QueueOptions()
+            options.batchSize = batchSize
+            options.subBatchSize = subBatchSize
+            options.interval = interval
+            options.pauseMilliseconds = pauseMilliseconds
+            options.maxBatchSize = maxBatchSize
+            options.minValue = minValue
+            options.maxValue = maxValue
+            let migration = try BatchedMigrationStore(db: db).queue(
+                MigrationConfiguration(jobClassName: jobClass, tableName: table, columnName: column, jobArguments: arguments),
+                options: options, jobs: CLIRuntime.extensions.batchedJobs)
+            if json {
+                printJSON(try migrationJSON(migration, db: db))
+            } else {
+                print("queued batched migration \(migration.id): \(migration.jobClassName) on \(migration.tableName).\(migration.columnName) (keys \(migration.minValue)...\(migration.maxValue), \(migration.status.name))")
+            }
+        }
+    }
+}
+
+struct MigrationsStatus: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "List batched migrations with progress, speed and ETA.")
+    @Flag(help: "Only migrations that are not finished.") var unfinished = false
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reportingErrors {
+            let db = try migrationsDatabase(connection)
+            var migrations = try BatchedMigrationStore(db: db).list()
+            if unfinished { migrations = migrations.filter { !$0.status.isComplete } }
+            if json {
+                printJSON(.array(try migrations.map { try migrationJSON($0, db: db) }))
+                return
+            }
+            if migrations.isEmpty {
+                print(unfinished ? "No unfinished batched background migrations." : "No batched background migrations.")
+                return
+            }
+            var rows = [["ID", "JOB CLASS", "TABLE", "COLUMN", "STATUS", "PROGRESS", "BATCH", "ROWS/S", "ETA"]]
+            for migration in migrations {
+                let progress = try MigrationProgress.measure(migration, db: db)
+                var status = migration.status.name
+                if migration.isOnHold { status += " (on hold)" }
+                rows.append([
+                    String(migration.id), migration.jobClassName, migration.tableName, migration.columnName, status,
+                    progress.percent.map { String(format: "%.2f%%", $0) } ?? "unknown", String(migration.batchSize),
+                    progress.rowsPerSecond.map { String(Int($0)) } ?? "-", progress.etaSeconds.map(formatDuration) ?? "-",
+                ])
+            }
+            printTable(rows)
+            if let settings = try? MigrationSettings.load(db), !settings.executeOnSchedule {
+                print("\nBatched migrations are disabled (conveyor migrations enable to resume).")
+            }
+        }
+    }
+}
+
+struct MigrationsShow: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one migration, its failed jobs and their errors.")
+    @Argument(help: "Migration id.") var id: Int64
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reportingErrors {
+            let db = try migrationsDatabase(connection)
+            let store = BatchedMigrationStore(db: db)
+            let migration = try store.require(id)
+            let failed = try store.jobs(of: id, status: .failed)
+            if json {
+                var object = try migrationJSON(migration, db: db).objectValue ?? JSONObject()
+                object["failed_jobs"] = .array(try failed.map { job in
+                    var entry = jobJSON(job).objectValue ?? JSONObject()
+                    entry["transition_logs"] = .array(try store.transitionLogs(of: job.id).map(logJSON))
+                    return .object(entry)
+                })
+                printJSON(.object(object))
+                return
+            }
+            let progress = try MigrationProgress.measure(migration, db: db)
+            let fields: [(String, String)] = [
+                ("id", String(migration.id)), ("job class", migration.jobClassName), ("table", migration.tableName),
+                ("column", migration.columnName), ("job arguments", migration.jobArguments.serialized()),
+                ("status", migration.status.name + (migration.isOnHold ? " (on hold until \(migration.onHoldUntil!))" : "")),
+                ("min value", String(migration.minValue)), ("max value", String(migration.maxValue)),
+                ("batch size", String(migration.batchSize)), ("sub-batch size", String(migration.subBatchSize)),
+                ("interval", "\(migration.interval) s"), ("pause", "\(migration.pauseMilliseconds) ms"),
+                ("progress", progress.percent.map { String(format: "%.2f%%", $0) } ?? "unknown"),
+                ("rows/s", progress.rowsPerSecond.map { String(Int($0)) } ?? "-"), ("ETA", progress.etaSeconds.map(formatDuration) ?? "-"),
+                ("jobs", BatchedJobStatus.allCases.map { "\($0.name) \(progress.jobCounts[$0] ?? 0)" }.joined(separator: ", ")),
+                ("created", "\(migration.createdAt)"), ("updated", "\(migration.updatedAt)"),
+            ]
+            for (name, value) in fields { print("\(name.padding(toLength: 15, withPad: " ", startingAt: 0)) \(value)") }
+            if !failed.isEmpty {
+                print("\nFailed jobs:")
+                for job in failed {
+                    print("  job \(job.id): keys \(job.minValue)...\(job.maxValue), batch \(job.batchSize), attempts \(job.attempts)")
+                    if let last = try store.transitionLogs(of: job.id).last(where: { $0.exceptionClass != nil }) {
+                        print("    \(last.exceptionClass ?? ""): \(last.exceptionMessage ?? "")")
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct MigrationIDArgument: ParsableArguments {
+    @Argument(help: "Migration id.") var id: Int64
+}
+
+struct MigrationsPause: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pause", abstract: "Pause an active migration (the batch in flight completes).")
+    @OptionGroup var target: MigrationIDArgument
+    @OptionGroup var connection: ConnectionOptions
+    func run() throws {
+        try reportingErrors {
+            let migration = try BatchedMigrationStore(db: migrationsDatabase(connection)).apply(.pause, to: target.id)
+            print("migration \(migration.id) is \(migration.status.name)")
+        }
+    }
+}
+
+struct MigrationsResume: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "resume", abstract: "Resume a paused migration.")
+    @OptionGroup var target: MigrationIDArgument
+    @OptionGroup var connection: ConnectionOptions
+    func run() throws {
+        try reportingErrors {
+            let store = BatchedMigrationStore(db: try migrationsDatabase(connection))
+            let current = try store.require(target.id)
+            guard current.status == .paused else {
+                throw CLIError(message: "You can resume only paused background migrations (migration \(target.id) is \(current.status.name)).")
+            }
+            let migration = try store.apply(.execute, to: target.id)
+            print("migration \(migration.id) is \(migration.status.name)")
+        }
+    }
+}
+
+struct MigrationsRetry: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry",
+        abstract: "Retry a failed migration: failed jobs are split and retried, the migration is active again.")
+    @OptionGroup var target: MigrationIDArgument
+    @OptionGroup var connection: ConnectionOptions
+    func run() throws {
+        try reportingErrors {
+            let runner = BatchedMigrationRunner(db: try migrationsDatabase(connection), jobs: CLIRuntime.extensions.batchedJobs, logger: try connection.logger("conveyor.migrations"))
+            let (migration, jobs) = try runner.retryFailedJobs(target.id)
+            print("migration \(migration.id) is \(migration.status.name) again; \(jobs) failed job\(jobs == 1 ? "" : "s") will be retried")
+        }
+    }
+}
+
+struct MigrationsFinalize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "finalize",
+        abstract: "Run what is left of a migration now, in this process, until it is finished.",
+        discussion: """
+            Resets jobs blocked by their attempts, marks the migration finalizing (workers stop
+            picking it), waits for the batch in flight, then runs batches until it is finished.
+            Accepts GitLab's pasted form too:
+              conveyor migrations finalize '[CopyColumnUsingBackgroundMigrationJob,events,id,'"'"'[["id"]\\, ["id_convert_to_bigint"]]'"'"']'
+            """)
+    @OptionGroup var target: MigrationConfigurationArguments
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        let configuration = try target.configuration()
+        try reportingErrors {
+            let db = try migrationsDatabase(connection)
+            let runner = BatchedMigrationRunner(db: db, jobs: CLIRuntime.extensions.batchedJobs, logger: try connection.logger("conveyor.migrations", defaultLevel: .notice))
+            let settings = try MigrationSettings.load(db)
+            let started = ContinuousClock.now
+            var lastDraw = ContinuousClock.now - .seconds(1)
+            let final = try runner.finalize(configuration, settings: settings) { progress in
+                guard stderrIsTerminal, ContinuousClock.now - lastDraw > .milliseconds(200) else { return }
+                lastDraw = .now
+                let measured = try? MigrationProgress.measure(progress.migration, db: db)
+                drawProgress(percent: measured?.percent ?? 0, label: "\(progress.batches) batches\(progress.failedBatches > 0 ? ", \(progress.failedBatches) failed" : "")")
+            }
+            if stderrIsTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            print("migration \(final.id) (\(configuration.jobClassName) on \(configuration.tableName)) is \(final.status.name) after \(formatDuration((ContinuousClock.now - started).seconds)). Done.")
+        }
+    }
+}
+
+struct MigrationsEnsureFinished: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ensure-finished",
+        abstract: "Exit 0 if the migration is finished, 1 otherwise (with the command to finalize it).",
+        discussion: "An upgrade gate, like GitLab's ensure_batched_background_migration_is_finished. --finalize runs it first.")
+    @OptionGroup var target: MigrationConfigurationArguments
+    @Flag(help: "Finalize the migration first if it is not finished.") var finalize = false
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        let configuration = try target.configuration()
+        try reportingErrors {
+            let db = try migrationsDatabase(connection)
+            let store = BatchedMigrationStore(db: db)
+            guard var migration = try store.find(configuration) else {
+                throw CLIError(message: "Could not find batched background migration for the given configuration: \(configuration)")
+            }
+            if !migration.status.isComplete && finalize {
+                let runner = BatchedMigrationRunner(db: db, jobs: CLIRuntime.extensions.batchedJobs, logger: try connection.logger("conveyor.migrations", defaultLevel: .notice))
+                _ = try? runner.finalize(configuration, settings: try MigrationSettings.load(db))
+                migration = try store.require(migration.id)
+            }
+            if migration.status.isComplete {
+                if migration.status == .finished { try store.apply(.confirmFinalize, to: migration.id) }
+                print("batched background migration \(migration.id) is finished")
+                return
+            }
+            throw CLIError(message: """
+                Expected batched background migration for the given configuration to be marked as 'finished', but it is '\(migration.status.name)':\t\(configuration)
+
+                Finalize it manually by running the following command in a `bash` or `sh` shell:
+
+                \t\(configuration.finalizeCommand)
+                """)
+        }
+    }
+}
+
+struct MigrationsMarkFinished: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mark-finished",
+        abstract: "Mark a migration finished without running it (all jobs succeeded). Back up first.",
+        discussion: "For migrations determined safe to skip, as GitLab documents. Requires --yes.")
+    @OptionGroup var target: MigrationIDArgument
+    @Flag(help: "Confirm: its remaining batches will never run.") var yes = false
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reportingErrors {
+            let store = BatchedMigrationStore(db: try migrationsDatabase(connection))
+            let migration = try store.require(target.id)
+            guard yes else {
+                throw CLIError(message: "This marks migration \(migration.id) (\(migration.jobClassName) on \(migration.tableName), \(migration.status.name)) finished without running its remaining batches. Make a backup, then re-run with --yes.")
+            }
+            let (finished, jobs) = try store.markFinished(target.id)
+            print("migration \(finished.id) marked \(finished.status.name); \(jobs) job\(jobs == 1 ? "" : "s") marked succeeded")
+        }
+    }
+}
+
+struct MigrationsDisable: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "disable", abstract: "Global switch off: batches in flight complete, no new ones start.")
+    @OptionGroup var connection: ConnectionOptions
+    func run() throws {
+        try reportingErrors {
+            try MigrationSettings.store("execute_batched_migrations_on_schedule", "false", migrationsDatabase(connection))
+            print("batched background migrations disabled (batches in flight complete)")
+        }
+    }
+}
+
+struct MigrationsEnable: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "enable", abstract: "Global switch on.")
+    @OptionGroup var connection: ConnectionOptions
+    func run() throws {
+        try reportingErrors {
+            try MigrationSettings.store("execute_batched_migrations_on_schedule", "true", migrationsDatabase(connection))
+            print("batched background migrations enabled")
+        }
+    }
+}
+
+struct MigrationsMaxRunning: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "max-running", abstract: "Show or set how many migrations run in parallel (default 2).")
+    @Argument(help: "New value.") var value: Int?
+    @OptionGroup var connection: ConnectionOptions
+    func run() throws {
+        try reportingErrors {
+            let db = try migrationsDatabase(connection)
+            if let value {
+                do { try MigrationSettings.store("database_max_running_batched_background_migrations", String(value), db) } catch {
+                    throw CLIError(message: String(describing: error))
+                }
+            }
+            print(try MigrationSettings.load(db).maxRunningMigrations)
+        }
+    }
+}
+
+struct MigrationsSettings: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "settings", abstract: "Show settings, or set one: settings NAME VALUE.")
+    @Argument(help: "Setting name.") var name: String?
+    @Argument(help: "New value.") var value: String?
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reportingErrors {
+            let db = try migrationsDatabase(connection)
+            if let name {
+                guard let value else { throw ValidationError("give a value: conveyor migrations settings \(name) VALUE") }
+                do { try MigrationSettings.store(name, value, db) } catch { throw CLIError(message: String(describing: error)) }
+            }
+            let settings = try MigrationSettings.load(db)
+            if json {
+                printJSON(.object(JSONObject(fields: MigrationSettings.definitions.map { .init(key: $0.name, value: .string(settings.value(of: $0))) })))
+                return
+            }
+            printTable([["NAME", "VALUE", "MEANING"]] + MigrationSettings.definitions.map { [$0.name, settings.value(of: $0), $0.summary] })
+        }
+    }
+}
+
+struct MigrationsWait: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wait",
+        abstract: "Wait until every batched migration is finished; exit 1 if one fails.")
+    @Option(help: "Seconds between checks.") var interval: Double = 10
+    @Option(help: "Give up after this many seconds (default: never).") var timeout: Double?
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reportingErrors {
+            let db = try migrationsDatabase(connection)
+            let store = BatchedMigrationStore(db: db)
+            let deadline = timeout.map { Date().addingTimeInterval($0) }
+            while true {
+                let unfinished = try store.list().filter { !$0.status.isComplete }
+                if unfinished.isEmpty {
+                    print("All batched background migrations have finished.")
+                    return
+                }
+                let failed = unfinished.filter { $0.status == .failed }
+                if !failed.isEmpty {
+                    throw CLIError(message: "Failed batched background migrations:\n" + failed.map { "  \($0.id) \($0.configuration)" }.joined(separator: "\n"))
+                }
+                print("Still waiting on \(unfinished.count) batched background migration(s): \(unfinished.map { "\($0.id) \($0.jobClassName) (\($0.status.name))" }.joined(separator: ", "))")
+                if let deadline, Date() > deadline { throw CLIError(message: "timed out waiting for batched background migrations") }
+                Thread.sleep(forTimeInterval: interval)
+            }
+        }
+    }
+}
+
+// MARK: - Output helpers
+
+func migrationJSON(_ migration: BatchedMigration, db: PostgresConnection) throws -> JSONValue {
+    let progress = try MigrationProgress.measure(migration, db: db)
+    var object = JSONObject()
+    object["id"] = JSONValue(migration.id)
+    object["job_class_name"] = .string(migration.jobClassName)
+    object["table_name"] = .string(migration.tableName)
+    object["column_name"] = .string(migration.columnName)
+    object["job_arguments"] = migration.jobArguments
+    object["status"] = JSONValue(migration.status.rawValue)
+    object["status_name"] = .string(migration.status.name)
+    object["min_value"] = JSONValue(migration.minValue)
+    object["max_value"] = JSONValue(migration.maxValue)
+    object["batch_size"] = JSONValue(migration.batchSize)
+    object["sub_batch_size"] = JSONValue(migration.subBatchSize)
+    object["max_batch_size"] = migration.maxBatchSize.map { JSONValue($0) } ?? nil
+    object["interval"] = JSONValue(migration.interval)
+    object["pause_ms"] = JSONValue(migration.pauseMilliseconds)
+    object["total_tuple_count"] = migration.totalTupleCount.map { JSONValue($0) } ?? nil
+    object["progress"] = progress.percent.map { JSONValue($0) } ?? nil
+    object["migrated_rows"] = JSONValue(progress.migratedRows)
+    object["rows_per_second"] = progress.rowsPerSecond.map { JSONValue($0) } ?? nil
+    object["eta_seconds"] = progress.etaSeconds.map { JSONValue($0) } ?? nil
+    object["jobs"] = .object(JSONObject(fields: BatchedJobStatus.allCases.map { .init(key: $0.name, value: JSONValue(progress.jobCounts[$0] ?? 0)) }))
+    object["on_hold_until"] = migration.onHoldUntil.map { .string(PostgresTimestamp.format($0)) } ?? nil
+    object["created_at"] = .string(PostgresTimestamp.format(migration.createdAt))
+    object["updated_at"] = .string(PostgresTimestamp.format(migration.updatedAt))
+    object["started_at"] = migration.startedAt.map { .string(PostgresTimestamp.format($0)) } ?? nil
+    object["finished_at"] = migration.finishedAt.map { .string(PostgresTimestamp.format($0)) } ?? nil
+    object["finalize_command"] = .string(migration.configuration.finalizeCommand)
+    return .object(object)
+}
+
+func jobJSON(_ job: BatchedJob) -> JSONValue {
+    [
+        "id": JSONValue(job.id), "min_value": JSONValue(job.minValue), "max_value": JSONValue(job.maxValue),
+        "batch_size": JSONValue(job.batchSize), "sub_batch_size": JSONValue(job.subBatchSize), "status": .string(job.status.name),
+        "attempts": JSONValue(job.attempts), "started_at": job.startedAt.map { .string(PostgresTimestamp.format($0)) } ?? nil,
+        "finished_at": job.finishedAt.map { .string(PostgresTimestamp.format($0)) } ?? nil, "metrics": job.metrics,
+    ]
+}
+
+func logJSON(_ log: BatchedJobTransitionLog) -> JSONValue {
+    [
+        "previous_status": .string(log.previousStatus?.name ?? "?"), "next_status": .string(log.nextStatus?.name ?? "?"),
+        "exception_class": log.exceptionClass.map { .string($0) } ?? nil, "exception_message": log.exceptionMessage.map { .string($0) } ?? nil,
+        "created_at": .string(PostgresTimestamp.format(log.createdAt)),
+    ]
+}
+
+func printTable(_ rows: [[String]]) {
+    guard let header = rows.first else { return }
+    let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+    for row in rows {
+        print(row.enumerated().map { index, cell in
+            index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+        }.joined(separator: "  "))
+    }
+}
+
+func drawProgress(percent: Double, label: String) {
+    let width = 30
+    let filled = Int(percent / 100 * Double(width))
+    let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+    FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(String(format: "%5.1f%%", percent)) \(label)".utf8))
+}

@@ -1,0 +1,113 @@
+import ConveyorJSON
+import ConveyorPostgres
+import ConveyorQueue
+import Foundation
+import Logging
+
+/// Runs one batch (GitLab's `BatchedMigrationWrapper`): marks it running, performs the job
+/// class on the batch, records success or the failure (with its exception in the
+/// transition log), then applies GitLab's timeout rules: shrink the sub-batch while
+/// attempts remain, split the batch after the last one.
+struct BatchedJobExecutor {
+    let store: BatchedMigrationStore
+    let jobs: BatchedJobRegistry
+    let settings: MigrationSettings
+    let logger: Logger
+
+    enum Outcome: Equatable {
+        case succeeded
+        case failed(exceptionClass: String, message: String)
+    }
+
+    func perform(_ job: BatchedJob, of migration: BatchedMigration) throws -> Outcome {
+        let running = try store.transition(job, to: .running)
+        let db = store.db
+        var context: BatchedJobContext?
+        var failure: (any Error)?
+        let started = ContinuousClock.now
+        do {
+            guard let entry = jobs.entry(migration.jobClassName) else {
+                throw JobError(errorClass: "NameError", message: "uninitialized constant \(migration.jobClassName): no batched migration job '\(migration.jobClassName)' is registered")
+            }
+            let table = try db.resolveTable(migration.tableName)
+            let column = try db.resolveColumn(migration.columnName, in: table)
+            let batch = BatchedJobContext(
+                db: db, table: table, column: column, job: running, arguments: migration.jobArguments,
+                statementTimeout: .milliseconds(settings.subBatchTimeoutMilliseconds), logger: logger)
+            context = batch
+            try entry.perform(batch)
+        } catch {
+            failure = error
+        }
+        let elapsed = (ContinuousClock.now - started).seconds
+        var metrics = JSONObject()
+        metrics["rows"] = JSONValue(context?.rowsTouched ?? 0)
+        metrics["sub_batches"] = JSONValue(context?.timings.count ?? 0)
+        metrics["timings"] = ["update_all": .array((context?.timings ?? []).map { JSONValue($0) })]
+        metrics["seconds"] = JSONValue(elapsed)
+        guard let failure else {
+            _ = try recordWithReconnect { try store.transition(running, to: .succeeded, metrics: .object(metrics)) }
+            logger.info("batch succeeded", metadata: [
+                "migration": "\(migration.id)", "job": "\(job.id)", "range": "\(job.minValue)-\(job.maxValue)",
+                "rows": "\(context?.rowsTouched ?? 0)", "seconds": "\(String(format: "%.3f", elapsed))",
+            ])
+            return .succeeded
+        }
+        let (exceptionClass, message, timedOut, fromSubBatch) = Self.describe(failure)
+        let failed = try recordWithReconnect {
+            try store.transition(running, to: .failed, metrics: .object(metrics), exceptionClass: exceptionClass, exceptionMessage: message)
+        }
+        logger.warning("batch failed", metadata: [
+            "migration": "\(migration.id)", "job": "\(job.id)", "range": "\(job.minValue)-\(job.maxValue)",
+            "attempt": "\(failed.attempts)", "error_class": .string(exceptionClass), "error": .string(message),
+        ])
+        if fromSubBatch, failed.canReduceSubBatchSize, let smaller = failed.reducedSubBatchSize(migrationSubBatchSize: migration.subBatchSize), smaller != failed.subBatchSize {
+            try store.setSubBatchSize(failed, smaller)
+            logger.warning("Sub batch size reduced due to timeout", metadata: ["job": "\(job.id)", "sub_batch_size": "\(smaller)"])
+        }
+        if failed.canSplit(afterTimeout: timedOut) {
+            let second = try store.splitAndRetry(failed, migration: migration)
+            logger.warning("batch split after repeated timeouts", metadata: ["job": "\(job.id)", "new_job": "\(second.map { String($0.id) } ?? "none")"])
+        }
+        return .failed(exceptionClass: exceptionClass, message: message)
+    }
+
+    /// Recording a result must survive a database restart mid-batch: the next query
+    /// reconnects (with backoff), so retry once after a connection failure.
+    private func recordWithReconnect<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as PostgresError where error.isConnectionProblem {
+            return try body()
+        }
+    }
+
+    /// Exception class and message for the transition log, in GitLab's spirit
+    /// (`PG::QueryCanceled`, ...), and whether it was a timeout from a sub-batch.
+    static func describe(_ error: any Error) -> (String, String, Bool, Bool) {
+        if let timeout = error as? SubBatchTimeout {
+            let (name, message, _, _) = describe(timeout.underlying)
+            return (name, message, true, true)
+        }
+        if let pg = error as? PostgresError {
+            let name: String
+            switch pg.sqlState {
+            case "57014": name = "PG::QueryCanceled"
+            case "55P03": name = "PG::LockNotAvailable"
+            case "23505": name = "PG::UniqueViolation"
+            case "23502": name = "PG::NotNullViolation"
+            case "P0001": name = "PG::RaiseException"
+            case "22003": name = "PG::NumericValueOutOfRange"
+            case "40P01": name = "PG::TRDeadlockDetected"
+            case "42P01": name = "PG::UndefinedTable"
+            case "42703": name = "PG::UndefinedColumn"
+            case let state? where state.hasPrefix("08") || state.hasPrefix("57P"): name = "PG::ConnectionBad"
+            default: name = pg.code == .server ? "PG::Error" : (pg.isConnectionProblem ? "PG::ConnectionBad" : "PostgresError")
+            }
+            return (name, pg.description, pg.isTimeout, false)
+        }
+        if let job = error as? JobError { return (job.errorClass, job.message, false, false) }
+        if let migration = error as? MigrationError { return ("Conveyor::\(migration.code.rawValue)", migration.message, false, false) }
+        return (String(describing: type(of: error)), String(describing: error), false, false)
+    }
+}

@@ -1,0 +1,201 @@
+import ConveyorJSON
+import ConveyorPostgres
+import Foundation
+import Logging
+
+/// Drives batched migrations (GitLab's `BatchedMigrationRunner`): one batch at a time
+/// under the table's lease, then health checks and batch-size tuning; `finalize` runs what
+/// is left synchronously.
+public struct BatchedMigrationRunner {
+    public let store: BatchedMigrationStore
+    public let jobs: BatchedJobRegistry
+    public let logger: Logger
+
+    public init(db: PostgresConnection, jobs: BatchedJobRegistry, logger: Logger) {
+        store = BatchedMigrationStore(db: db)
+        self.jobs = jobs
+        self.logger = logger
+    }
+
+    var db: PostgresConnection { store.db }
+
+    public enum StepResult: Equatable, Sendable {
+        case ranBatch(jobID: Int64, succeeded: Bool)
+        case finished
+        case failed
+        /// Jobs are still pending or running elsewhere; nothing to do now.
+        case waiting
+        /// Another process holds the table's lease.
+        case locked
+    }
+
+    // MARK: - The table lease
+
+    /// A session advisory lock per table: only its holder creates or runs batches of any
+    /// migration on that table, so two processes never run overlapping ranges. It is
+    /// released when the session ends, so a crashed worker never leaves it behind.
+    func tryLockTable(_ table: String) throws -> Bool {
+        try db.query("SELECT pg_try_advisory_lock(hashtextextended(\("conveyor:batched_migration:" + table), 0)) AS locked").first?["locked"].bool() ?? false
+    }
+
+    func unlockTable(_ table: String) {
+        _ = try? db.query("SELECT pg_advisory_unlock(hashtextextended(\("conveyor:batched_migration:" + table), 0))")
+    }
+
+    /// Runs `body` holding the table's lease, or returns nil when someone else holds it.
+    public func withTableLease<T>(_ table: String, _ body: () throws -> T) throws -> T? {
+        guard try tryLockTable(table) else { return nil }
+        defer { unlockTable(table) }
+        return try body()
+    }
+
+    // MARK: - One step
+
+    /// GitLab's `run_migration_job`, for a migration whose table lease is held: run the
+    /// next batch (or a retriable one); with none left, finish or fail the migration.
+    public func runStep(_ migration: BatchedMigration, settings: MigrationSettings, adjust: Bool = true) throws -> StepResult {
+        let job: BatchedJob
+        if let next = try nextBatchRange(migration) {
+            job = try store.createJob(for: migration, min: next.min, max: next.max)
+        } else if let retriable = try store.retriableJob(of: migration.id, interruptedAreAbandoned: true) {
+            job = retriable
+        } else {
+            return try finishIfDone(migration)
+        }
+        let executor = BatchedJobExecutor(store: store, jobs: jobs, settings: settings, logger: logger)
+        let outcome = try executor.perform(job, of: migration)
+        if adjust { try adjustMigration(migration.id, settings: settings, succeeded: outcome == .succeeded) }
+        return .ranBatch(jobID: job.id, succeeded: outcome == .succeeded)
+    }
+
+    /// The next range after the last job (`max_value + 1`), or from `min_value`.
+    func nextBatchRange(_ migration: BatchedMigration) throws -> (min: Int64, max: Int64)? {
+        let start = try store.lastJob(of: migration.id).map { $0.maxValue + 1 } ?? migration.minValue
+        guard let batch = try BatchingStrategy(db: db).nextBatch(migration: migration, from: start, size: migration.batchSize) else { return nil }
+        return (batch.min, batch.max)
+    }
+
+    /// With no batch left to run: finished when every job succeeded, failed when one
+    /// stayed failed after its attempts.
+    func finishIfDone(_ migration: BatchedMigration) throws -> StepResult {
+        let counts = try store.jobCounts(of: migration.id)
+        if (counts[.pending] ?? 0) + (counts[.running] ?? 0) > 0 { return .waiting }
+        if (counts[.failed] ?? 0) > 0 {
+            try store.apply(.failure, to: migration.id)
+            logger.error("batched migration failed", metadata: ["migration": "\(migration.id)", "failed_jobs": "\(counts[.failed] ?? 0)"])
+            return .failed
+        }
+        try store.apply(.finish, to: migration.id)
+        logger.notice("batched migration finished", metadata: ["migration": "\(migration.id)", "class": .string(migration.jobClassName), "table": .string(migration.tableName)])
+        return .finished
+    }
+
+    /// After a batch: hold on a health signal, otherwise tune the batch size; stop a
+    /// migration where most recent batches fail (GitLab's `should_stop?`).
+    func adjustMigration(_ id: Int64, settings: MigrationSettings, succeeded: Bool) throws {
+        guard let migration = try store.find(id), migration.status == .active else { return }
+        let stops = HealthCheck.evaluate(migration, settings: settings, db: db).filter { $0.kind == .stop }
+        if !stops.isEmpty {
+            let until = Date().addingTimeInterval(Double(settings.holdSeconds))
+            try store.hold(id, until: until)
+            logger.warning("\(migration.label) put on hold until \(until)", metadata: ["reason": .string(stops.map(\.description).joined(separator: "; "))])
+            return
+        }
+        if succeeded, settings.optimize {
+            let durations = try store.recentDurations(of: id, limit: BatchOptimizer.numberOfJobs)
+            let efficiency = BatchOptimizer.smoothedEfficiency(durationsNewestFirst: durations, interval: Double(migration.interval))
+            if let size = BatchOptimizer.optimizedBatchSize(current: migration.batchSize, maxBatchSize: migration.maxBatchSize, efficiency: efficiency) {
+                try store.setBatchSize(id, size)
+                logger.info("batch size optimized", metadata: ["migration": "\(id)", "from": "\(migration.batchSize)", "to": "\(size)", "efficiency": "\(efficiency ?? 0)"])
+            }
+        }
+        if !succeeded, try shouldStop(migration) {
+            try store.apply(.failure, to: id)
+            logger.error("batched migration stopped: more than half of its recent batches failed", metadata: ["migration": "\(id)"])
+        }
+    }
+
+    /// At least 50 jobs since it (re)started and more than half of them failed.
+    func shouldStop(_ migration: BatchedMigration) throws -> Bool {
+        guard let started = migration.startedAt else { return false }
+        let row = try db.query(
+            """
+            SELECT count(*) AS total, count(*) FILTER (WHERE status = \(BatchedJobStatus.failed.rawValue)) AS failed
+            FROM batched_background_migration_jobs WHERE batched_background_migration_id = \(migration.id) AND created_at >= \(started)
+            """).first
+        let total = try row?["total"].int() ?? 0, failed = try row?["failed"].int() ?? 0
+        return total >= 50 && Double(failed) / Double(total) > 0.5
+    }
+
+    // MARK: - Finalize
+
+    public struct FinalizeProgress: Sendable {
+        public var batches = 0
+        public var failedBatches = 0
+        public var migration: BatchedMigration
+    }
+
+    /// Runs everything left of a migration now (GitLab's `finalize`): resets jobs blocked by
+    /// their attempts, marks it `finalizing` so workers leave it alone, waits for the batch
+    /// in flight, then runs batches until it is finished or failed.
+    @discardableResult
+    public func finalize(_ configuration: MigrationConfiguration, settings: MigrationSettings, progress: ((FinalizeProgress) -> Void)? = nil) throws -> BatchedMigration {
+        guard let migration = try store.find(configuration) else {
+            throw MigrationError(.notFound, "Could not find batched background migration for the given configuration: \(configuration)")
+        }
+        if migration.status.isComplete {
+            logger.notice("Batched background migration for the given configuration is already finished: \(configuration)")
+            return migration
+        }
+        try store.resetAttemptsOfBlockedJobs(migration.id)
+        try store.apply(.finalize, to: migration.id)
+        var report = FinalizeProgress(migration: migration)
+        var waited = false
+        while true {
+            let step: StepResult? = try withTableLease(migration.tableName) {
+                guard let current = try store.find(migration.id), current.status == .finalizing else { return .finished }
+                report.migration = current
+                return try runStep(current, settings: settings, adjust: false)
+            }
+            switch step {
+            case nil, .waiting?, .locked?:
+                if !waited { logger.notice("waiting for the batch in flight on \(migration.tableName) to finish") }
+                waited = true
+                Thread.sleep(forTimeInterval: 0.1)
+            case .ranBatch(_, let succeeded)?:
+                report.batches += 1
+                if !succeeded { report.failedBatches += 1 }
+                progress?(report)
+            case .finished?, .failed?:
+                let final = try store.require(migration.id)
+                if final.status == .failed {
+                    throw MigrationError(
+                        .failedToFinalize,
+                        "Batched migration \(migration.jobClassName) could not be completed and a manual action is required. Check `conveyor migrations show \(migration.id)` or the admin page (/admin/background_migrations) for the failed jobs.")
+                }
+                return final
+            }
+        }
+    }
+
+    // MARK: - Operator actions
+
+    /// GitLab's `retry_failed_jobs!`: every failed job is split (or halved) with its
+    /// attempts reset, and the migration becomes active again.
+    public func retryFailedJobs(_ id: Int64) throws -> (BatchedMigration, Int) {
+        let migration = try store.require(id)
+        guard migration.status == .failed else {
+            throw MigrationError(.invalidState, "You can retry only failed background migrations (migration \(id) is \(migration.status.name)).")
+        }
+        var retried = 0
+        while true {
+            let failed = try store.jobs(of: id, status: .failed, limit: 100).filter { !$0.stillRetryable }
+            if failed.isEmpty { break }
+            for job in failed {
+                try store.splitAndRetry(job, migration: migration)
+                retried += 1
+            }
+        }
+        return (try store.apply(.execute, to: id), retried)
+    }
+}

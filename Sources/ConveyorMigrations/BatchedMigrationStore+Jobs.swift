@@ -1,0 +1,174 @@
+import ConveyorJSON
+import ConveyorPostgres
+import Foundation
+
+extension BatchedMigrationStore {
+    /// The job with the greatest `max_value` (GitLab's `last_job`).
+    public func lastJob(of migrationID: Int64) throws -> BatchedJob? {
+        try db.query(
+            """
+            SELECT \(unescaped: BatchedJob.columns) FROM batched_background_migration_jobs
+            WHERE batched_background_migration_id = \(migrationID) ORDER BY max_value DESC NULLS LAST, id DESC LIMIT 1
+            """
+        ).first.map(BatchedJob.init)
+    }
+
+    public func job(_ id: Int64) throws -> BatchedJob? {
+        try db.query("SELECT \(unescaped: BatchedJob.columns) FROM batched_background_migration_jobs WHERE id = \(id)").first.map(BatchedJob.init)
+    }
+
+    public func jobs(of migrationID: Int64, status: BatchedJobStatus? = nil, limit: Int = 1000, newestFirst: Bool = false) throws -> [BatchedJob] {
+        try db.query(
+            """
+            SELECT \(unescaped: BatchedJob.columns) FROM batched_background_migration_jobs
+            WHERE batched_background_migration_id = \(migrationID) AND (\(status?.rawValue)::int IS NULL OR status = \(status?.rawValue))
+            ORDER BY id \(unescaped: newestFirst ? "DESC" : "ASC") LIMIT \(limit)
+            """
+        ).map(BatchedJob.init)
+    }
+
+    /// A job worth running again: failed with attempts left, or abandoned. Callers that
+    /// hold the table's lease pass `interruptedAreAbandoned`: no one else can be running a
+    /// job of this table then, so a pending or running one was interrupted by a crash.
+    public func retriableJob(of migrationID: Int64, interruptedAreAbandoned: Bool) throws -> BatchedJob? {
+        try db.query(
+            """
+            SELECT \(unescaped: BatchedJob.columns) FROM batched_background_migration_jobs
+            WHERE batched_background_migration_id = \(migrationID) AND (
+                 (status = \(BatchedJobStatus.failed.rawValue) AND attempts < \(BatchedJob.maxAttempts))
+              OR (status IN (\(BatchedJobStatus.pending.rawValue), \(BatchedJobStatus.running.rawValue))
+                  AND (\(interruptedAreAbandoned) OR updated_at <= now() - make_interval(secs => \(BatchedJob.stuckTimeout)))))
+            ORDER BY id LIMIT 1
+            """
+        ).first.map(BatchedJob.init)
+    }
+
+    public func jobCounts(of migrationID: Int64) throws -> [BatchedJobStatus: Int] {
+        var counts: [BatchedJobStatus: Int] = [:]
+        for row in try db.query(
+            "SELECT status, count(*) AS n FROM batched_background_migration_jobs WHERE batched_background_migration_id = \(migrationID) GROUP BY status")
+        {
+            if let status = BatchedJobStatus(rawValue: try row["status"].int()) { counts[status] = try row["n"].int() }
+        }
+        return counts
+    }
+
+    /// Creates the next batch with the migration's current sizes.
+    public func createJob(for migration: BatchedMigration, min: Int64, max: Int64) throws -> BatchedJob {
+        try BatchedJob(row: db.query(
+            """
+            INSERT INTO batched_background_migration_jobs
+              (batched_background_migration_id, min_value, max_value, batch_size, sub_batch_size, pause_ms)
+            VALUES (\(migration.id), \(min), \(max), \(migration.batchSize), \(migration.subBatchSize), \(migration.pauseMilliseconds))
+            RETURNING \(unescaped: BatchedJob.columns)
+            """)[0])
+    }
+
+    /// Moves a job to `status` and writes the transition log, in one transaction.
+    /// `running` counts an attempt and clears the previous run's results.
+    @discardableResult
+    public func transition(_ job: BatchedJob, to status: BatchedJobStatus, metrics: JSONValue? = nil, exceptionClass: String? = nil, exceptionMessage: String? = nil) throws -> BatchedJob {
+        try db.transaction { tx in
+            let updated = try BatchedJob(row: tx.query(
+                """
+                UPDATE batched_background_migration_jobs SET
+                  status = \(status.rawValue), updated_at = now(),
+                  attempts = attempts + CASE WHEN \(status == .running) THEN 1 ELSE 0 END,
+                  started_at = CASE WHEN \(status == .running) THEN now() ELSE started_at END,
+                  finished_at = CASE WHEN \(status == .running) THEN NULL WHEN \(status == .succeeded || status == .failed) THEN now() ELSE finished_at END,
+                  metrics = CASE WHEN \(status == .running) THEN '{}'::jsonb ELSE coalesce(\(metrics)::jsonb, metrics) END
+                WHERE id = \(job.id)
+                RETURNING \(unescaped: BatchedJob.columns)
+                """)[0])
+            try tx.query(
+                """
+                INSERT INTO batched_background_migration_job_transition_logs
+                  (batched_background_migration_job_id, previous_status, next_status, exception_class, exception_message)
+                VALUES (\(job.id), \(job.status.rawValue), \(status.rawValue), \(exceptionClass.map { String($0.prefix(100)) }),
+                        \(exceptionMessage.map { String($0.prefix(1000)) }))
+                """)
+            return updated
+        }
+    }
+
+    public func setSubBatchSize(_ job: BatchedJob, _ size: Int) throws {
+        try db.query("UPDATE batched_background_migration_jobs SET sub_batch_size = \(size), updated_at = now() WHERE id = \(job.id)")
+    }
+
+    /// GitLab's `split_and_retry!`: halves the batch at the key where its first half ends;
+    /// the second half becomes a new failed job with no attempts; both will be retried.
+    /// Returns the new job, or nil when the batch only shrank or could not shrink.
+    @discardableResult
+    public func splitAndRetry(_ job: BatchedJob, migration: BatchedMigration) throws -> BatchedJob? {
+        try db.transaction { tx in
+            guard let row = try tx.query("SELECT \(unescaped: BatchedJob.columns) FROM batched_background_migration_jobs WHERE id = \(job.id) FOR UPDATE").first else {
+                return nil
+            }
+            let current = try BatchedJob(row: row)
+            guard current.status == .failed else { throw MigrationError(.invalidState, "Only failed jobs can be split") }
+            let newSize = current.batchSize / 2
+            if newSize < 1 {
+                try tx.query("UPDATE batched_background_migration_jobs SET attempts = 0, updated_at = now() WHERE id = \(job.id)")
+                return nil
+            }
+            let midpoint = try BatchingStrategy(db: tx).batchEnd(migration: migration, from: current.minValue, size: newSize)
+            guard let midpoint, midpoint < current.maxValue else {
+                try tx.query("UPDATE batched_background_migration_jobs SET batch_size = \(newSize), attempts = 0, updated_at = now() WHERE id = \(job.id)")
+                return nil
+            }
+            try tx.query(
+                """
+                UPDATE batched_background_migration_jobs SET batch_size = \(newSize), max_value = \(midpoint), attempts = 0,
+                  started_at = NULL, finished_at = NULL, metrics = '{}'::jsonb, updated_at = now()
+                WHERE id = \(job.id)
+                """)
+            return try BatchedJob(row: tx.query(
+                """
+                INSERT INTO batched_background_migration_jobs
+                  (batched_background_migration_id, min_value, max_value, batch_size, sub_batch_size, pause_ms, status, attempts)
+                VALUES (\(current.migrationID), \(midpoint + 1), \(current.maxValue), \(newSize), \(min(current.subBatchSize, newSize)),
+                        \(current.pauseMilliseconds), \(BatchedJobStatus.failed.rawValue), 0)
+                RETURNING \(unescaped: BatchedJob.columns)
+                """)[0])
+        }
+    }
+
+    /// GitLab's `reset_attempts_of_blocked_jobs!`.
+    @discardableResult
+    public func resetAttemptsOfBlockedJobs(_ migrationID: Int64) throws -> Int {
+        try db.query(
+            """
+            UPDATE batched_background_migration_jobs SET attempts = 0, updated_at = now()
+            WHERE batched_background_migration_id = \(migrationID) AND attempts >= \(BatchedJob.maxAttempts)
+              AND status <> \(BatchedJobStatus.succeeded.rawValue)
+            """).affectedRows
+    }
+
+    public func transitionLogs(of jobID: Int64) throws -> [BatchedJobTransitionLog] {
+        try db.query(
+            """
+            SELECT id, batched_background_migration_job_id, previous_status, next_status, exception_class, exception_message, created_at
+            FROM batched_background_migration_job_transition_logs WHERE batched_background_migration_job_id = \(jobID) ORDER BY id
+            """
+        ).map { row in
+            BatchedJobTransitionLog(
+                id: try row["id"].int64(), jobID: try row["batched_background_migration_job_id"].int64(),
+                previousStatus: BatchedJobStatus(rawValue: try row["previous_status"].int()),
+                nextStatus: BatchedJobStatus(rawValue: try row["next_status"].int()),
+                exceptionClass: try row["exception_class"].optionalString(), exceptionMessage: try row["exception_message"].optionalString(),
+                createdAt: try row["created_at"].date())
+        }
+    }
+
+    /// Durations of the newest succeeded jobs, newest first (for the optimizer).
+    public func recentDurations(of migrationID: Int64, limit: Int) throws -> [Double] {
+        try db.query(
+            """
+            SELECT extract(epoch FROM finished_at - started_at)::float8 AS seconds FROM batched_background_migration_jobs
+            WHERE batched_background_migration_id = \(migrationID) AND status = \(BatchedJobStatus.succeeded.rawValue)
+              AND finished_at IS NOT NULL AND started_at IS NOT NULL
+            ORDER BY finished_at DESC LIMIT \(limit)
+            """
+        ).map { try $0["seconds"].double() }
+    }
+}

@@ -1,0 +1,202 @@
+import ConveyorJSON
+import ConveyorPostgres
+import Foundation
+
+/// SQL access to the batched migration tables. Table and column names from users are
+/// resolved through the catalog and quoted; every value is a bind.
+public struct BatchedMigrationStore {
+    public let db: PostgresConnection
+
+    public init(db: PostgresConnection) { self.db = db }
+
+    public struct QueueOptions: Sendable {
+        public var batchSize = 1_000
+        public var subBatchSize = 100
+        public var interval = 120
+        public var pauseMilliseconds = 100
+        public var maxBatchSize: Int?
+        public var minValue: Int64 = 1
+        public var maxValue: Int64?
+
+        public init() {}
+    }
+
+    // MARK: - Queueing
+
+    /// Creates a migration (GitLab's `queue_batched_background_migration`): active, or
+    /// finished at once when the table is empty.
+    @discardableResult
+    public func queue(_ configuration: MigrationConfiguration, options: QueueOptions, jobs: BatchedJobRegistry) throws -> BatchedMigration {
+        guard options.batchSize >= 1, options.subBatchSize >= 1 else {
+            throw MigrationError(.invalidArguments, "--batch-size and --sub-batch-size must be at least 1")
+        }
+        guard options.subBatchSize <= options.batchSize else {
+            throw MigrationError(.invalidArguments, "--sub-batch-size (\(options.subBatchSize)) cannot be larger than --batch-size (\(options.batchSize))")
+        }
+        guard options.interval >= 0, options.pauseMilliseconds >= 0 else {
+            throw MigrationError(.invalidArguments, "--interval and --pause-ms must be ≥ 0")
+        }
+        guard options.minValue >= 1 else { throw MigrationError(.invalidArguments, "--min-value must be at least 1") }
+        if let max = options.maxBatchSize, max < options.batchSize {
+            throw MigrationError(.invalidArguments, "--max-batch-size (\(max)) cannot be smaller than --batch-size (\(options.batchSize))")
+        }
+        guard let job = jobs.entry(configuration.jobClassName) else {
+            throw MigrationError(.unknownClass, "unknown batched migration job class '\(configuration.jobClassName)' (known: \(jobs.classNames.joined(separator: ", ")))")
+        }
+        let table = try db.resolveTable(configuration.tableName)
+        let column = try db.resolveColumn(configuration.columnName, in: table)
+        try job.validate(configuration.jobArguments, table, db)
+        if let existing = try find(configuration) {
+            throw MigrationError(
+                .alreadyExists,
+                "Batched background migration not enqueued because it already exists (id \(existing.id), \(existing.status.name)): job_class_name: \(configuration.jobClassName), table_name: \(configuration.tableName), column_name: \(configuration.columnName), job_arguments: \(configuration.jobArguments.serialized())")
+        }
+        let stats = try db.query(
+            """
+            SELECT (SELECT max(\(identifier: column))::bigint FROM \(table: table)) AS max_value,
+                   (SELECT CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END
+                      FROM pg_catalog.pg_class c WHERE c.oid = to_regclass(\(table.quoted))) AS estimate
+            """).first
+        let tableMax = try stats?["max_value"].optionalInt64()
+        let maxValue = options.maxValue ?? tableMax
+        let empty = maxValue == nil || maxValue! < options.minValue
+        let status: BatchedMigrationStatus = empty ? .finished : .active
+        do {
+            let row = try db.query(
+                """
+                INSERT INTO batched_background_migrations
+                  (job_class_name, table_name, column_name, job_arguments, min_value, max_value, batch_size, sub_batch_size,
+                   max_batch_size, "interval", pause_ms, status, total_tuple_count, started_at, finished_at)
+                VALUES (\(configuration.jobClassName), \(configuration.tableName), \(configuration.columnName),
+                        \(configuration.jobArguments)::jsonb, \(options.minValue), \(empty ? options.minValue : maxValue!),
+                        \(options.batchSize), \(options.subBatchSize), \(options.maxBatchSize), \(options.interval),
+                        \(options.pauseMilliseconds), \(status.rawValue), \(try stats?["estimate"].optionalInt64()),
+                        \(empty ? nil : Date()), \(empty ? Date() : nil))
+                RETURNING \(unescaped: BatchedMigration.columns)
+                """)
+            return try BatchedMigration(row: row[0])
+        } catch let error as PostgresError where error.isUniqueViolation {
+            throw MigrationError(.alreadyExists, "Batched background migration not enqueued because it already exists: \(configuration)")
+        }
+    }
+
+    // MARK: - Reading
+
+    public func find(_ id: Int64) throws -> BatchedMigration? {
+        try db.query("SELECT \(unescaped: BatchedMigration.columns) FROM batched_background_migrations WHERE id = \(id)")
+            .first.map(BatchedMigration.init)
+    }
+
+    public func require(_ id: Int64) throws -> BatchedMigration {
+        guard let migration = try find(id) else { throw MigrationError(.notFound, "no batched background migration with id \(id)") }
+        return migration
+    }
+
+    /// GitLab's `find_for_configuration`: job arguments compare as jsonb.
+    public func find(_ configuration: MigrationConfiguration) throws -> BatchedMigration? {
+        try db.query(
+            """
+            SELECT \(unescaped: BatchedMigration.columns) FROM batched_background_migrations
+            WHERE job_class_name = \(configuration.jobClassName) AND table_name = \(configuration.tableName)
+              AND column_name = \(configuration.columnName) AND job_arguments = \(configuration.jobArguments)::jsonb
+            ORDER BY id LIMIT 1
+            """
+        ).first.map(BatchedMigration.init)
+    }
+
+    public func list(statuses: [BatchedMigrationStatus]? = nil, descending: Bool = false) throws -> [BatchedMigration] {
+        let wanted = (statuses ?? BatchedMigrationStatus.allCases).map { JSONValue($0.rawValue) }
+        return try db.query(
+            """
+            SELECT \(unescaped: BatchedMigration.columns) FROM batched_background_migrations
+            WHERE status IN (SELECT (jsonb_array_elements_text(\(JSONValue.array(wanted))::jsonb))::smallint)
+            ORDER BY id \(unescaped: descending ? "DESC" : "ASC")
+            """
+        ).map(BatchedMigration.init)
+    }
+
+    public func countByStatus() throws -> [BatchedMigrationStatus: Int] {
+        var counts: [BatchedMigrationStatus: Int] = [:]
+        for row in try db.query("SELECT status, count(*) AS n FROM batched_background_migrations GROUP BY status") {
+            if let status = BatchedMigrationStatus(rawValue: try row["status"].int()) { counts[status] = try row["n"].int() }
+        }
+        return counts
+    }
+
+    /// GitLab's `active_migrations_distinct_on_table`: the lowest-id executable migration
+    /// of each table (active, not on hold), lowest ids first, at most `limit`.
+    public func executableDistinctOnTable(limit: Int) throws -> [BatchedMigration] {
+        try db.query(
+            """
+            SELECT \(unescaped: BatchedMigration.columns) FROM batched_background_migrations
+            WHERE id IN (
+              SELECT DISTINCT ON (table_name) id FROM batched_background_migrations
+              WHERE status = \(BatchedMigrationStatus.active.rawValue) AND (on_hold_until IS NULL OR on_hold_until < now())
+              ORDER BY table_name, id)
+            ORDER BY id LIMIT \(limit)
+            """
+        ).map(BatchedMigration.init)
+    }
+
+    // MARK: - Migration state
+
+    /// Applies an event under a row lock, setting GitLab's timestamps.
+    @discardableResult
+    public func apply(_ event: BatchedMigrationStatus.Event, to id: Int64) throws -> BatchedMigration {
+        try db.transaction { tx in
+            guard let row = try tx.query("SELECT status FROM batched_background_migrations WHERE id = \(id) FOR UPDATE").first else {
+                throw MigrationError(.notFound, "no batched background migration with id \(id)")
+            }
+            let current = BatchedMigrationStatus(rawValue: try row["status"].int()) ?? .paused
+            let target = try current.applying(event).get()
+            if event == .finish {
+                let unfinished = try tx.query(
+                    "SELECT count(*) AS n FROM batched_background_migration_jobs WHERE batched_background_migration_id = \(id) AND status <> \(BatchedJobStatus.succeeded.rawValue)"
+                ).first?["n"].int() ?? 0
+                guard unfinished == 0 else {
+                    throw MigrationError(.invalidState, "cannot mark migration \(id) finished: \(unfinished) of its jobs have not succeeded")
+                }
+            }
+            let setStarted = event == .execute
+            let setFinished = event == .finish
+            return try BatchedMigration(row: tx.query(
+                """
+                UPDATE batched_background_migrations SET status = \(target.rawValue), updated_at = now(),
+                  started_at = CASE WHEN \(setStarted) THEN now() ELSE started_at END,
+                  finished_at = CASE WHEN \(setFinished) THEN now() ELSE finished_at END,
+                  on_hold_until = CASE WHEN \(setStarted) THEN NULL ELSE on_hold_until END
+                WHERE id = \(id)
+                RETURNING \(unescaped: BatchedMigration.columns)
+                """)[0])
+        }
+    }
+
+    public func hold(_ id: Int64, until: Date) throws {
+        try db.query("UPDATE batched_background_migrations SET on_hold_until = \(until), updated_at = now() WHERE id = \(id)")
+    }
+
+    public func setBatchSize(_ id: Int64, _ size: Int) throws {
+        try db.query("UPDATE batched_background_migrations SET batch_size = \(size), updated_at = now() WHERE id = \(id)")
+    }
+
+    /// Marks every job succeeded and the migration finished without running anything
+    /// (GitLab's documented "mark a batched migration finished" procedure).
+    public func markFinished(_ id: Int64) throws -> (BatchedMigration, Int) {
+        try db.transaction { tx in
+            let jobs = try tx.query(
+                """
+                UPDATE batched_background_migration_jobs SET status = \(BatchedJobStatus.succeeded.rawValue), updated_at = now(),
+                  finished_at = coalesce(finished_at, now())
+                WHERE batched_background_migration_id = \(id) AND status <> \(BatchedJobStatus.succeeded.rawValue)
+                """).affectedRows
+            let rows = try tx.query(
+                """
+                UPDATE batched_background_migrations SET status = \(BatchedMigrationStatus.finished.rawValue),
+                  finished_at = now(), updated_at = now(), on_hold_until = NULL
+                WHERE id = \(id) RETURNING \(unescaped: BatchedMigration.columns)
+                """)
+            guard let row = rows.first else { throw MigrationError(.notFound, "no batched background migration with id \(id)") }
+            return (try BatchedMigration(row: row), jobs)
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import ConveyorPostgres
+
+/// The GitLab-compatible tables, created and upgraded by versioned steps. Safe to run at
+/// any time and from several processes at once (an advisory lock serialises them).
+public enum Schema {
+    /// Advisory lock key held while the schema is being changed.
+    static let lockKey: Int64 = 0x436F_6E76_0001  // "Conv" + 1
+
+    struct Step {
+        let version: Int
+        let sql: String
+    }
+
+    static let steps: [Step] = [
+        Step(version: 1, sql: """
+            CREATE TABLE IF NOT EXISTS batched_background_migrations (
+              id bigserial PRIMARY KEY,
+              created_at timestamptz NOT NULL DEFAULT now(),
+              updated_at timestamptz NOT NULL DEFAULT now(),
+              min_value bigint DEFAULT 1,
+              max_value bigint,
+              batch_size integer NOT NULL,
+              sub_batch_size integer NOT NULL,
+              "interval" integer NOT NULL,
+              status smallint NOT NULL DEFAULT 0,
+              job_class_name text NOT NULL CHECK (char_length(job_class_name) <= 100),
+              batch_class_name text NOT NULL DEFAULT 'PrimaryKeyBatchingStrategy' CHECK (char_length(batch_class_name) <= 100),
+              table_name text NOT NULL CHECK (char_length(table_name) <= 127),
+              column_name text NOT NULL CHECK (char_length(column_name) <= 63),
+              job_arguments jsonb NOT NULL DEFAULT '[]',
+              total_tuple_count bigint,
+              pause_ms integer NOT NULL DEFAULT 100 CHECK (pause_ms >= 0),
+              max_batch_size integer,
+              started_at timestamptz,
+              on_hold_until timestamptz,
+              finished_at timestamptz,
+              CONSTRAINT check_positive_min_value CHECK (min_value > 0),
+              CONSTRAINT check_max_value_in_range CHECK (max_value >= min_value),
+              CONSTRAINT check_positive_sub_batch_size CHECK (sub_batch_size > 0),
+              CONSTRAINT check_batch_size_in_range CHECK (batch_size >= sub_batch_size)
+            );
+            CREATE UNIQUE INDEX IF NOT EXISTS index_batched_migrations_on_unique_configuration
+              ON batched_background_migrations (job_class_name, table_name, column_name, job_arguments);
+            CREATE INDEX IF NOT EXISTS index_batched_background_migrations_on_status ON batched_background_migrations (status);
+
+            CREATE TABLE IF NOT EXISTS batched_background_migration_jobs (
+              id bigserial PRIMARY KEY,
+              created_at timestamptz NOT NULL DEFAULT now(),
+              updated_at timestamptz NOT NULL DEFAULT now(),
+              started_at timestamptz,
+              finished_at timestamptz,
+              batched_background_migration_id bigint NOT NULL REFERENCES batched_background_migrations (id) ON DELETE CASCADE,
+              min_value bigint,
+              max_value bigint,
+              batch_size integer NOT NULL,
+              sub_batch_size integer NOT NULL,
+              pause_ms integer NOT NULL DEFAULT 100,
+              status smallint NOT NULL DEFAULT 0,
+              attempts smallint NOT NULL DEFAULT 0,
+              metrics jsonb NOT NULL DEFAULT '{}'
+            );
+            CREATE INDEX IF NOT EXISTS index_batched_jobs_by_batched_migration_id_and_id
+              ON batched_background_migration_jobs (batched_background_migration_id, id);
+            CREATE INDEX IF NOT EXISTS index_batched_jobs_on_batched_migration_id_and_status
+              ON batched_background_migration_jobs (batched_background_migration_id, status);
+            CREATE INDEX IF NOT EXISTS index_migration_jobs_on_migration_id_and_max_value
+              ON batched_background_migration_jobs (batched_background_migration_id, max_value);
+            CREATE INDEX IF NOT EXISTS index_migration_jobs_on_migration_id_and_finished_at
+              ON batched_background_migration_jobs (batched_background_migration_id, finished_at);
+
+            CREATE TABLE IF NOT EXISTS batched_background_migration_job_transition_logs (
+              id bigserial PRIMARY KEY,
+              batched_background_migration_job_id bigint NOT NULL REFERENCES batched_background_migration_jobs (id) ON DELETE CASCADE,
+              created_at timestamptz NOT NULL DEFAULT now(),
+              updated_at timestamptz NOT NULL DEFAULT now(),
+              previous_status smallint NOT NULL,
+              next_status smallint NOT NULL,
+              exception_class text CHECK (char_length(exception_class) <= 100),
+              exception_message text CHECK (char_length(exception_message) <= 1000)
+            );
+            CREATE INDEX IF NOT EXISTS i_batched_background_migration_job_transition_logs_on_job_id
+              ON batched_background_migration_job_transition_logs (batched_background_migration_job_id);
+
+            CREATE TABLE IF NOT EXISTS background_migration_jobs (
+              id bigserial PRIMARY KEY,
+              created_at timestamptz NOT NULL DEFAULT now(),
+              updated_at timestamptz NOT NULL DEFAULT now(),
+              status smallint NOT NULL DEFAULT 0,
+              class_name text NOT NULL CHECK (char_length(class_name) <= 200),
+              arguments jsonb NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS index_background_migration_jobs_on_class_name_and_arguments
+              ON background_migration_jobs (class_name, arguments);
+            CREATE INDEX IF NOT EXISTS index_background_migration_jobs_on_class_name_and_status_and_id
+              ON background_migration_jobs (class_name, status, id);
+
+            CREATE TABLE IF NOT EXISTS conveyor_settings (
+              name text PRIMARY KEY,
+              value text NOT NULL,
+              updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            """),
+    ]
+
+    public static var latestVersion: Int { steps.last!.version }
+
+    /// Applies missing steps; returns the versions applied (empty when up to date).
+    @discardableResult
+    public static func setUp(_ db: PostgresConnection) throws -> [Int] {
+        if try currentVersion(db) == latestVersion { return [] }
+        return try db.transaction { tx in
+            try tx.query("SELECT pg_advisory_xact_lock(\(lockKey))")
+            try tx.execute("""
+                CREATE TABLE IF NOT EXISTS conveyor_schema_migrations (
+                  version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())
+                """)
+            let current = try tx.query("SELECT coalesce(max(version), 0) AS v FROM conveyor_schema_migrations").first?["v"].int() ?? 0
+            var applied: [Int] = []
+            for step in steps where step.version > current {
+                try tx.execute(step.sql)
+                try tx.query("INSERT INTO conveyor_schema_migrations (version) VALUES (\(step.version))")
+                applied.append(step.version)
+            }
+            return applied
+        }
+    }
+
+    /// The applied version, 0 when the schema has never been set up.
+    public static func currentVersion(_ db: PostgresConnection) throws -> Int {
+        guard try db.query("SELECT to_regclass('conveyor_schema_migrations') IS NOT NULL AS present").first?["present"].bool() == true else {
+            return 0
+        }
+        return try db.query("SELECT coalesce(max(version), 0) AS v FROM conveyor_schema_migrations").first?["v"].int() ?? 0
+    }
+}
