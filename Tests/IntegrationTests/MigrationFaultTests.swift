@@ -47,6 +47,10 @@ struct MigrationFaultTests {
         let (db, _, _) = try TestEnvironment.isolatedPostgres(label: "vacuum")
         try db.execute("ALTER SYSTEM SET autovacuum_naptime = 1")
         try db.execute("SELECT pg_reload_conf()")
+        defer {
+            _ = try? db.execute("ALTER SYSTEM RESET autovacuum_naptime")
+            _ = try? db.execute("SELECT pg_reload_conf()")
+        }
         try MigrationFixtures.createEvents(db, rows: 30_000)
         let migration = try makeMigration(db)
         defer { _ = try? db.execute("DROP TABLE events CASCADE") }

@@ -126,7 +126,7 @@ start_postgres() {
     if port_in_use "$PG_PORT"; then rm -f "$DATA/postgres.port"; PG_PORT=$(pick_port postgres "$((PG_PORT + 1))"); fi
     touch "$DATA/postgres.log"; chmod 666 "$DATA/postgres.log"
     pg_run "$PG_BIN/pg_ctl" -D "$dir" -l "$DATA/postgres.log" -w -t 60 start -o \
-      "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB -c autovacuum_naptime=1" \
+      "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB" \
       >/dev/null || { tail -20 "$DATA/postgres.log" >&2; die "PostgreSQL did not start"; }
     log "PostgreSQL started on 127.0.0.1:$PG_PORT (data in .data/pg)"
   fi
