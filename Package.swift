@@ -48,6 +48,9 @@ let package = Package(
         .executableTarget(name: "conveyor", dependencies: ["ConveyorCLI"]),
         .executableTarget(
             name: "CustomWorker", dependencies: ["ConveyorCLI", "ConveyorQueue"], path: "Examples/CustomWorker"),
+        .executableTarget(
+            name: "ConveyorBench", dependencies: ["ConveyorCLI", "ConveyorQueue", "ConveyorMigrations"],
+            path: "Benchmarks/ConveyorBench"),
 
         // Tests. TestSupport finds the servers scripts/test started.
         .target(

@@ -40,7 +40,7 @@ public struct ConveyorLogHandler: LogHandler {
             }
         }
         line.append(0x0A)
-        output.write(line)
+        output.write(line, urgent: event.level >= .warning)
     }
 
     static func append(_ key: String, _ value: Logger.Metadata.Value, to line: inout [UInt8]) {
@@ -92,23 +92,84 @@ public struct ConveyorLogHandler: LogHandler {
     }
 }
 
-/// Where log lines go: a file descriptor, written under a lock so lines never interleave.
+/// Where log lines go. Each thread appends to a buffer of its own (no lock contention
+/// between processor threads); a buffer is written out when it holds 16 KiB, when a line
+/// is a warning or worse, and at least every 100 ms by a flusher thread. Lines from one
+/// thread stay in order; lines from different threads interleave by up to 100 ms.
 public final class LogOutput: Sendable {
     let descriptor: Int32
     let pidText = String(getpid())
-    private let lock = Mutex(())
+    private let buffers = Mutex<[ThreadLogBuffer]>([])
+    private let key: pthread_key_t
 
-    public init(descriptor: Int32) { self.descriptor = descriptor }
+    public init(descriptor: Int32) {
+        self.descriptor = descriptor
+        LogOutput.flushAtExit
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        self.key = key
+        let thread = Thread { [self] in
+            while true {
+                Thread.sleep(forTimeInterval: 0.1)
+                flush()
+            }
+        }
+        thread.name = "log-flush"
+        thread.start()
+    }
+
+    private static let flushAtExit: Void = {
+        atexit {
+            LogOutput.standardOutput.flush()
+            LogOutput.standardError.flush()
+        }
+    }()
 
     public static let standardOutput = LogOutput(descriptor: 1)
     public static let standardError = LogOutput(descriptor: 2)
 
-    func write(_ bytes: [UInt8]) {
-        lock.withLock { _ in
-            bytes.withUnsafeBytes { buffer in
+    private func buffer() -> ThreadLogBuffer {
+        if let raw = pthread_getspecific(key) {
+            return Unmanaged<ThreadLogBuffer>.fromOpaque(raw).takeUnretainedValue()
+        }
+        let buffer = ThreadLogBuffer()
+        // Retained by the list below for the life of the process.
+        buffers.withLock { $0.append(buffer) }
+        pthread_setspecific(key, Unmanaged.passUnretained(buffer).toOpaque())
+        return buffer
+    }
+
+    func write(_ bytes: [UInt8], urgent: Bool) {
+        let buffer = buffer()
+        let full = buffer.append(bytes)
+        if full || urgent { buffer.drain(to: descriptor) }
+    }
+
+    /// Writes everything buffered (also called at exit by the CLI).
+    public func flush() {
+        for buffer in buffers.withLock({ $0 }) { buffer.drain(to: descriptor) }
+    }
+}
+
+final class ThreadLogBuffer: Sendable {
+    private let state = Mutex<[UInt8]>([])
+
+    /// Appends a line; true when the buffer should be written now.
+    func append(_ bytes: [UInt8]) -> Bool {
+        state.withLock { buffer in
+            if buffer.capacity == 0 { buffer.reserveCapacity(20_000) }
+            buffer.append(contentsOf: bytes)
+            return buffer.count >= 16_384
+        }
+    }
+
+    func drain(to descriptor: Int32) {
+        state.withLock { buffer in
+            guard !buffer.isEmpty else { return }
+            buffer.withUnsafeBytes { raw in
                 var offset = 0
-                while offset < buffer.count {
-                    let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                while offset < raw.count {
+                    let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
                     if written <= 0 {
                         if written < 0 && errno == EINTR { continue }
                         return
@@ -116,6 +177,7 @@ public final class LogOutput: Sendable {
                     offset += written
                 }
             }
+            buffer.removeAll(keepingCapacity: true)
         }
     }
 }

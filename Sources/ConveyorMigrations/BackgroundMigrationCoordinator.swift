@@ -88,15 +88,18 @@ public struct BackgroundMigrationCoordinator {
 
     /// Takes matching jobs from the scheduled set, then the queue (then retry and dead
     /// with `retryDeadJobs`) and runs each inline. A job runs only if this call removed
-    /// it, so a live worker and `steal` never both run it; while it runs it sits in a
-    /// working list covered by a lease, so even `kill -9` of `steal` loses nothing.
-    /// The first failure puts the job back in the queue and stops.
+    /// it, so a live worker and `steal` never both run it; while it waits and runs it sits
+    /// in a working list covered by a lease, so even `kill -9` of `steal` loses nothing.
+    /// Jobs are claimed up to 100 at a time (the claim also acknowledges the previous
+    /// ones: one Redis round trip per claim). The first failure puts that job and the
+    /// claimed ones not yet run back in the queue and stops.
     public func steal(_ migration: String? = nil, retryDeadJobs: Bool = false, progress: ((StealSummary) -> Void)? = nil) throws -> StealSummary {
         let start = ContinuousClock.now
         var summary = StealSummary()
         let claimer = try StealClaimer(configuration: redis.configuration)
         defer { claimer.release() }
         let db = try openDatabase()
+        var tracking = TrackingCheck(db: db)
         var sources: [Source] = [.scheduled, .queue]
         if retryDeadJobs { sources += [.retry, .dead] }
         for source in sources {
@@ -109,34 +112,53 @@ public struct BackgroundMigrationCoordinator {
                 while true {
                     let page = try self.page(source, offset: offset, count: 500)
                     if page.isEmpty { break }
-                    var skipped = 0
+                    var matching: [(raw: [UInt8], payload: JobPayload, name: String, arguments: [JSONValue])] = []
                     for raw in page {
                         guard case .success(let payload) = JobPayload.decode(raw), let (name, arguments) = BackgroundMigrationWorker.migration(of: payload),
                             migration == nil || name == migration
-                        else {
-                            skipped += 1
-                            continue
-                        }
-                        found = true
-                        guard try claimer.claim(raw, from: source.key, sorted: source != .queue) else { continue }
-                        do {
-                            try BackgroundMigrationWorker.perform(name, arguments, registry: registry, db: db, logger: logger)
-                        } catch {
-                            summary.seconds = (ContinuousClock.now - start).seconds
-                            try claimer.giveBack(payload)
-                            throw StealFailure(migration: name, arguments: arguments, jid: payload.jid, underlying: String(describing: error), summary: summary)
-                        }
-                        try claimer.finish()
-                        summary.performed += 1
-                        summary.byClass[name, default: 0] += 1
-                        progress?(summary)
+                        else { continue }
+                        matching.append((raw, payload, name, arguments))
                     }
-                    offset += skipped
+                    offset += page.count - matching.count
+                    if !matching.isEmpty { found = true }
+                    for chunkStart in stride(from: 0, to: matching.count, by: 100) {
+                        let chunk = Array(matching[chunkStart..<min(chunkStart + 100, matching.count)])
+                        let removed = try claimer.claim(chunk.map(\.raw), from: source.key, sorted: source != .queue)
+                        let claimed = zip(chunk, removed).filter(\.1).map(\.0)
+                        for (index, job) in claimed.enumerated() {
+                            do {
+                                let track = try tracking.mayHavePending(job.name)
+                                try BackgroundMigrationWorker.perform(job.name, job.arguments, registry: registry, db: db, logger: logger, track: track)
+                            } catch {
+                                summary.seconds = (ContinuousClock.now - start).seconds
+                                try claimer.giveBack(failed: job.payload, unstarted: claimed[(index + 1)...].map(\.raw))
+                                throw StealFailure(migration: job.name, arguments: job.arguments, jid: job.payload.jid, underlying: String(describing: error), summary: summary)
+                            }
+                            summary.performed += 1
+                            summary.byClass[job.name, default: 0] += 1
+                            progress?(summary)
+                        }
+                    }
                 }
             }
         }
+        try claimer.finish()
         summary.seconds = (ContinuousClock.now - start).seconds
         return summary
+    }
+
+    /// Whether tracked rows may exist for a class, re-checked every few seconds, so jobs
+    /// without tracking rows skip the UPDATE that would mark them.
+    struct TrackingCheck {
+        let db: PostgresConnection
+        var known: [String: (pending: Bool, checked: ContinuousClock.Instant)] = [:]
+
+        mutating func mayHavePending(_ className: String) throws -> Bool {
+            if let entry = known[className], ContinuousClock.now - entry.checked < .seconds(2) { return entry.pending }
+            let pending = try BackgroundMigrationTracking.hasPending(className: className, db)
+            known[className] = (pending, .now)
+            return pending
+        }
     }
 
     /// Oldest entries first: the tail of the list, the lowest scores of a set.
@@ -244,25 +266,34 @@ final class StealClaimer {
     let list: String
     private let redis: RedisConnection
     private let renewer: LeaseRenewer
-    private var claimed: [UInt8]?
 
+    /// Acknowledges the previous claims (deletes the claim list), then removes each given
+    /// entry from its source and holds the ones this call removed. Returns 1/0 per entry.
     static let claim = RedisScript(
         """
-        local removed
-        if ARGV[2] == 'sorted' then
-          removed = redis.call('ZREM', KEYS[1], ARGV[1])
-        else
-          removed = redis.call('LREM', KEYS[1], -1, ARGV[1])
+        redis.call('DEL', KEYS[2])
+        local result = {}
+        for i = 2, #ARGV do
+          local removed
+          if ARGV[1] == 'sorted' then
+            removed = redis.call('ZREM', KEYS[1], ARGV[i])
+          else
+            removed = redis.call('LREM', KEYS[1], -1, ARGV[i])
+          end
+          if removed == 1 then redis.call('RPUSH', KEYS[2], ARGV[i]) end
+          result[#result + 1] = removed
         end
-        if removed == 1 then redis.call('RPUSH', KEYS[2], ARGV[1]) end
-        return removed
+        return result
         """)
 
+    /// After a failure: the failed job goes to the head of the queue (as GitLab's
+    /// perform_async would), claimed jobs not yet run back to its front, the claim is dropped.
     static let giveBack = RedisScript(
         """
         redis.call('DEL', KEYS[1])
-        redis.call('LPUSH', KEYS[2], ARGV[1])
-        redis.call('SADD', KEYS[3], ARGV[2])
+        redis.call('LPUSH', KEYS[2], ARGV[2])
+        for i = 3, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+        redis.call('SADD', KEYS[3], ARGV[1])
         return 1
         """)
 
@@ -274,26 +305,26 @@ final class StealClaimer {
         try redis.command("HSET", RedisKeys.workingRegistry, list, "\(identity)\t\(BackgroundMigrationWorker.queue)")
     }
 
-    /// Removes that exact entry; true if this call removed it (and now holds it).
-    func claim(_ raw: [UInt8], from key: String, sorted: Bool) throws(RedisError) -> Bool {
-        let removed = try redis.evaluate(Self.claim) { command in
+    /// Claims the entries this call removes from `key`; one flag per entry.
+    func claim(_ raws: [[UInt8]], from key: String, sorted: Bool) throws(RedisError) -> [Bool] {
+        let reply = try redis.evaluate(Self.claim) { command in
             command.append(2)
             command.append(key)
             command.append(list)
-            command.append(bytes: raw)
             command.append(sorted ? "sorted" : "list")
+            for raw in raws { command.append(bytes: raw) }
         }
-        if removed.int == 1 { claimed = raw }
-        return removed.int == 1
+        let flags = reply.array?.map { $0.int == 1 } ?? []
+        guard flags.count == raws.count else { throw RedisError(.unexpectedReply, "claim returned \(flags.count) flags for \(raws.count) jobs") }
+        return flags
     }
 
+    /// Acknowledges the last claims.
     func finish() throws(RedisError) {
         try redis.command("DEL", list)
-        claimed = nil
     }
 
-    /// Puts a failed job back at the head of its queue, to run again (as GitLab does).
-    func giveBack(_ payload: JobPayload) throws(RedisError) {
+    func giveBack(failed payload: JobPayload, unstarted: [[UInt8]]) throws(RedisError) {
         var payload = payload
         payload.queue = BackgroundMigrationWorker.queue
         payload.setTimestamp("enqueued_at", Timestamp.now())
@@ -303,18 +334,20 @@ final class StealClaimer {
             command.append(list)
             command.append(RedisKeys.queue(BackgroundMigrationWorker.queue))
             command.append(RedisKeys.queues)
-            command.append(bytes: payload.serialized())
             command.append(BackgroundMigrationWorker.queue)
+            command.append(bytes: payload.serialized())
+            for raw in unstarted { command.append(bytes: raw) }
         }
-        claimed = nil
     }
 
+    /// Ends the lease. Jobs still held (steal stopped by an error) stay registered, so a
+    /// worker recovers them as soon as the lease is gone.
     func release() {
         renewer.stop()
-        _ = try? redis.pipeline([
-            RedisCommand(["HDEL", RedisKeys.workingRegistry, list]),
-            RedisCommand(["DEL", RedisKeys.alive(identity)]),
-        ])
+        let held = (try? redis.command("LLEN", list).int) ?? 1
+        var commands = [RedisCommand(["DEL", RedisKeys.alive(identity)])]
+        if held == 0 { commands.append(RedisCommand(["HDEL", RedisKeys.workingRegistry, list])) }
+        _ = try? redis.pipeline(commands)
     }
 }
 

@@ -21,15 +21,16 @@ public enum BackgroundMigrationWorker {
         return (name, payload.args.count > 1 ? payload.args[1].arrayValue ?? [] : [])
     }
 
-    /// Runs one migration and marks its tracking rows succeeded.
-    public static func perform(_ migration: String, _ arguments: [JSONValue], registry: BackgroundMigrationRegistry, db: PostgresConnection, logger: Logger) throws {
+    /// Runs one migration and marks its tracking rows succeeded (unless the caller knows
+    /// there are none: `track: false`).
+    public static func perform(_ migration: String, _ arguments: [JSONValue], registry: BackgroundMigrationRegistry, db: PostgresConnection, logger: Logger, track: Bool = true) throws {
         guard let entry = registry.entry(migration) else {
             throw JobError(
                 errorClass: "NameError",
                 message: "uninitialized constant \(migration): no background migration '\(migration)' is registered (known: \(registry.classNames.joined(separator: ", ")))")
         }
         try entry.perform(arguments, BackgroundMigrationContext(db: db, logger: logger))
-        try BackgroundMigrationTracking.markSucceeded(className: migration, arguments: arguments, db)
+        if track { try BackgroundMigrationTracking.markSucceeded(className: migration, arguments: arguments, db) }
     }
 
     /// Adds the worker to a job registry.
@@ -51,12 +52,27 @@ public enum BackgroundMigrationTracking {
 
     /// Marks the pending rows of exactly this class and argument list succeeded.
     public static func markSucceeded(className: String, arguments: [JSONValue], _ db: PostgresConnection) throws {
-        guard try db.query("SELECT to_regclass('background_migration_jobs') IS NOT NULL AS present").first?["present"].bool() == true else { return }
-        try db.query(
-            """
-            UPDATE background_migration_jobs SET status = \(succeeded), updated_at = now()
-            WHERE class_name = \(className) AND arguments = \(JSONValue.array(arguments))::jsonb AND status = \(pending)
-            """)
+        do {
+            try db.query(
+                """
+                UPDATE background_migration_jobs SET status = \(succeeded), updated_at = now()
+                WHERE class_name = \(className) AND arguments = \(JSONValue.array(arguments))::jsonb AND status = \(pending)
+                """)
+        } catch {
+            guard error.sqlState == "42P01" else { throw error }  // no tracking table: nothing to mark
+        }
+    }
+
+    /// Whether any row of `className` is pending (so marking can be skipped when none is).
+    public static func hasPending(className: String, _ db: PostgresConnection) throws -> Bool {
+        do {
+            return try db.query(
+                "SELECT EXISTS (SELECT 1 FROM background_migration_jobs WHERE class_name = \(className) AND status = \(pending)) AS any"
+            ).first?["any"].bool() ?? false
+        } catch {
+            guard error.sqlState == "42P01" else { throw error }
+            return false
+        }
     }
 
     public struct Row: Sendable {

@@ -4,6 +4,7 @@ extension PostgresConnection {
     /// not exist. Unqualified names follow `search_path`.
     public func resolveTable(_ text: String) throws(PostgresError) -> QualifiedTableName {
         let name = try QualifiedTableName(parsing: text)
+        if let cached: QualifiedTableName = cached("table:" + text) { return cached }
         let rows = try query(
             """
             SELECT n.nspname AS schema, c.relname AS name
@@ -14,11 +15,27 @@ extension PostgresConnection {
         guard let row = rows.first else {
             throw PostgresError(.invalidIdentifier, "table '\(text)' does not exist")
         }
-        return QualifiedTableName(schema: try SQLIdentifier(row["schema"].string()), table: try SQLIdentifier(row["name"].string()))
+        let resolved = QualifiedTableName(schema: try SQLIdentifier(row["schema"].string()), table: try SQLIdentifier(row["name"].string()))
+        remember("table:" + text, resolved)
+        return resolved
+    }
+
+    /// Forgets cached catalog answers (after DDL of your own).
+    public func invalidateCatalogCache() { catalogCache.removeAll() }
+
+    private func cached<T>(_ key: String) -> T? {
+        guard let entry = catalogCache[key], entry.expires > .now else { return nil }
+        return entry.value as? T
+    }
+
+    private func remember(_ key: String, _ value: Any) {
+        if catalogCache.count > 1000 { catalogCache.removeAll() }
+        catalogCache[key] = (.now + .seconds(10), value)
     }
 
     /// Column names and types of a table, in order.
     public func columns(of table: QualifiedTableName) throws(PostgresError) -> [(name: String, type: String)] {
+        if let cached: [(name: String, type: String)] = cached("columns:" + table.quoted) { return cached }
         let rows = try query(
             """
             SELECT a.attname AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
@@ -26,7 +43,9 @@ extension PostgresConnection {
             WHERE a.attrelid = to_regclass(\(table.quoted)) AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY a.attnum
             """)
-        return try rows.map { row throws(PostgresError) in (try row["name"].string(), try row["type"].string()) }
+        let columns = try rows.map { row throws(PostgresError) in (name: try row["name"].string(), type: try row["type"].string()) }
+        remember("columns:" + table.quoted, columns)
+        return columns
     }
 
     /// The column as an identifier, or an error naming the table when it has no such column.

@@ -12,6 +12,9 @@ public final class PostgresConnection {
     /// Settings applied with `setSessionSetting`, restored after a reconnect.
     private var sessionSettings: [(String, String)] = []
     public private(set) var reconnectCount = 0
+    /// Catalog answers (tables, columns) kept for a few seconds, so a job that resolves the
+    /// same names for every batch does not query the catalog each time.
+    var catalogCache: [String: (expires: ContinuousClock.Instant, value: Any)] = [:]
 
     public init(_ configuration: PostgresConfiguration) throws(PostgresError) {
         self.configuration = configuration
@@ -42,6 +45,7 @@ public final class PostgresConnection {
 
     private func connect() throws(PostgresError) {
         close()
+        catalogCache.removeAll()
         let timeout = String(max(1, configuration.connectTimeout.components.seconds))
         var keywords = ["connect_timeout", "application_name", "client_encoding"]
         var values = [timeout, configuration.applicationName, "UTF8"]

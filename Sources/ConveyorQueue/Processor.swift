@@ -211,7 +211,7 @@ final class Processor {
         state.processedSinceFlush.add(1, ordering: .relaxed)
         state.processedTotal.add(1, ordering: .relaxed)
         averageJobSeconds += (elapsed - averageJobSeconds) * 0.2
-        let elapsedText = String(format: "%.6f", elapsed)
+        let elapsedText = Self.formatSeconds(elapsed)
         guard let failure else {
             logger.info("done", metadata: ["jid": .string(payload.jid), "class": .string(className), "queue": .string(queue), "elapsed": .string(elapsedText)])
             return true
@@ -228,6 +228,13 @@ final class Processor {
             for: payload, queue: queue, errorClass: errorClass, errorMessage: message, now: Timestamp.now(), random: &random)
         try recordFailure(raw: raw, outcome: outcome, list: list)
         return false
+    }
+
+    /// `0.000123`: seconds with microseconds, without Foundation's formatter on the hot path.
+    static func formatSeconds(_ seconds: Double) -> String {
+        let micros = Int((max(seconds, 0) * 1_000_000).rounded())
+        let fraction = String(micros % 1_000_000)
+        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
     }
 
     private func killInvalid(_ raw: [UInt8], invalid: JobPayload.Invalid, queue: String, list: String) throws(RedisError) {

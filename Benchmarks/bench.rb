@@ -1,0 +1,280 @@
+# scripts/bench's driver: runs Sidekiq 6.4 and Conveyor side by side on the same Redis and
+# PostgreSQL and prints a markdown table. Environment: REDIS_URL (a database it may flush),
+# DATABASE_URL, CONVEYOR (the ConveyorBench binary), BENCH_JOBS, BENCH_MEMORY_JOBS,
+# BENCH_BACKFILL_ROWS, BENCH_STEAL_JOBS, BENCH_RUNS.
+require_relative 'sidekiq/jobs'
+require 'sidekiq/api'
+require 'json'
+require 'open3'
+require 'etc'
+
+ROOT = File.expand_path('..', __dir__)
+CONVEYOR = ENV.fetch('CONVEYOR')
+JOBS = Integer(ENV.fetch('BENCH_JOBS', '100000'))
+MEMORY_JOBS = Integer(ENV.fetch('BENCH_MEMORY_JOBS', '1000000'))
+BACKFILL_ROWS = Integer(ENV.fetch('BENCH_BACKFILL_ROWS', '2000000'))
+STEAL_JOBS = Integer(ENV.fetch('BENCH_STEAL_JOBS', '100000'))
+RUNS = Integer(ENV.fetch('BENCH_RUNS', '3'))
+LOGS = File.join(ROOT, '.data', 'bench')
+Dir.mkdir(LOGS) unless Dir.exist?(LOGS)
+
+def redis(&block) = Sidekiq.redis(&block)
+def now = Process.clock_gettime(Process::CLOCK_REALTIME)
+def flush! = redis { |c| c.flushdb }
+def log(message) = $stderr.puts("  #{message}")
+def median(values) = values.sort[values.size / 2]
+def percentile(values, p) = values.sort[[(values.size * p).ceil - 1, 0].max]
+
+def rss_kb(pid)
+  File.read("/proc/#{pid}/status")[/VmRSS:\s+(\d+)/, 1].to_i
+end
+
+def wait_for(timeout = 600)
+  deadline = now + timeout
+  until yield
+    raise 'timed out' if now > deadline
+    sleep 0.01
+  end
+end
+
+def spawn_worker(kind, concurrency, name)
+  log_file = File.join(LOGS, "#{name}.log")
+  before = redis { |c| c.smembers('processes') }
+  pid = if kind == :sidekiq
+          Process.spawn({ 'REDIS_URL' => ENV['REDIS_URL'] }, 'sidekiq', '-r', File.join(__dir__, 'sidekiq/jobs.rb'),
+                        '-c', concurrency.to_s, '-q', 'default', out: log_file, err: log_file)
+        else
+          Process.spawn({ 'REDIS_URL' => ENV['REDIS_URL'], 'DATABASE_URL' => ENV['DATABASE_URL'] }, CONVEYOR, 'worker',
+                        '-c', concurrency.to_s, '-q', 'default', out: log_file, err: log_file)
+        end
+  # Ready when it has registered in the processes set (boot time is excluded).
+  wait_for(120) { (redis { |c| c.smembers('processes') } - before).any? }
+  sleep 1
+  pid
+end
+
+def stop(pid)
+  Process.kill('TERM', pid)
+  Process.wait(pid)
+rescue Errno::ESRCH, Errno::ECHILD
+end
+
+def fill(count, klass = 'NoopJob', key = 'queue:default')
+  (0...count).each_slice(1000) { |slice| Sidekiq::Client.push_bulk('class' => klass, 'args' => slice.map { |i| [i] }) }
+  redis { |c| c.rename('queue:default', key) } unless key == 'queue:default'
+end
+
+# Throughput: COUNT no-op jobs pushed by Sidekiq::Client, then a MarkJob; the queue is
+# swapped in at once after the worker booted; the MarkJob's time ends the run.
+def throughput(kind, count, concurrency: 10)
+  flush!
+  fill(count, 'NoopJob', 'queue:hold')
+  redis { |c| c.lpush('queue:hold', JSON.generate('class' => 'MarkJob', 'args' => [], 'queue' => 'default', 'jid' => 'f' * 24, 'retry' => false, 'created_at' => now, 'enqueued_at' => now)) }
+  pid = spawn_worker(kind, concurrency, "throughput-#{kind}")
+  start = now
+  redis { |c| c.rename('queue:hold', 'queue:default') }
+  wait_for { redis { |c| c.get('bench:done') } }
+  finished = redis { |c| c.get('bench:done') }.to_f
+  rss = rss_kb(pid)
+  stop(pid)
+  { rate: (count + 1) / (finished - start), rss: rss }
+end
+
+def bulk_enqueue(kind, count)
+  flush!
+  if kind == :sidekiq
+    start = now
+    fill(count)
+    count / (now - start)
+  else
+    out, status = Open3.capture2({ 'REDIS_URL' => ENV['REDIS_URL'] }, CONVEYOR, 'enqueue', 'NoopJob', '[1]', '--count', count.to_s, '--json')
+    raise 'conveyor enqueue failed' unless status.success?
+    count / JSON.parse(out)['seconds']
+  end
+end
+
+# Enqueue-to-start at a low rate (50 jobs/s) into an idle worker.
+def latency(kind, count: 200)
+  flush!
+  pid = spawn_worker(kind, 10, "latency-#{kind}")
+  count.times do
+    Sidekiq::Client.push('class' => 'LatencyJob', 'args' => [now])
+    sleep 0.02
+  end
+  wait_for { redis { |c| c.llen('bench:latency') } >= count }
+  values = redis { |c| c.lrange('bench:latency', 0, -1) }.map(&:to_f)
+  stop(pid)
+  { p50: percentile(values, 0.5), p99: percentile(values, 0.99) }
+end
+
+# Lateness of scheduled jobs: due times spread over 10 s, pushed with perform_at.
+def scheduled_lateness(kind, count: 100)
+  flush!
+  pid = spawn_worker(kind, 10, "scheduled-#{kind}")
+  base = now + 2
+  count.times do |i|
+    at = base + 10.0 * i / count
+    Sidekiq::Client.push('class' => 'LatencyJob', 'args' => [at], 'at' => at)
+  end
+  wait_for(120) { redis { |c| c.llen('bench:latency') } >= count }
+  values = redis { |c| c.lrange('bench:latency', 0, -1) }.map(&:to_f)
+  stop(pid)
+  { p50: percentile(values, 0.5), p99: percentile(values, 0.99) }
+end
+
+def memory(kind, count)
+  flush!
+  pid = spawn_worker(kind, 10, "memory-#{kind}")
+  sleep 4
+  idle = rss_kb(pid)
+  fill(count)
+  redis { |c| c.lpush('queue:default', JSON.generate('class' => 'MarkJob', 'args' => [], 'queue' => 'default', 'jid' => 'e' * 24, 'retry' => false, 'created_at' => now, 'enqueued_at' => now)) }
+  wait_for(3600) { redis { |c| c.get('bench:done') } }
+  busy = rss_kb(pid)
+  stop(pid)
+  { idle: idle, after: busy }
+end
+
+def psql(sql)
+  out, err, status = Open3.capture3('psql', ENV.fetch('DATABASE_URL'), '-v', 'ON_ERROR_STOP=1', '-qAtc', sql)
+  raise "psql failed: #{err}" unless status.success?
+  out
+end
+
+def backfill_table(name)
+  psql(<<~SQL)
+    DROP TABLE IF EXISTS #{name} CASCADE;
+    CREATE TABLE #{name} (id serial PRIMARY KEY, payload text, id_convert_to_bigint bigint NOT NULL DEFAULT 0);
+    INSERT INTO #{name} (payload) SELECT 'payload ' || g FROM generate_series(1, #{BACKFILL_ROWS}) g;
+  SQL
+  psql("VACUUM ANALYZE #{name}")
+  psql('CHECKPOINT')
+end
+
+def timed
+  start = now
+  yield
+  now - start
+end
+
+def backfill
+  results = {}
+  backfill_table('bench_backfill')
+  psql("DELETE FROM batched_background_migrations WHERE table_name = 'bench_backfill'") rescue nil
+  system({ 'DATABASE_URL' => ENV['DATABASE_URL'] }, CONVEYOR, 'migrations', 'setup', out: File::NULL) or raise 'setup failed'
+  system({ 'DATABASE_URL' => ENV['DATABASE_URL'] }, CONVEYOR, 'migrations', 'queue', 'CopyColumnUsingBackgroundMigrationJob',
+         'bench_backfill', 'id', '[["id"],["id_convert_to_bigint"]]', '--batch-size', '10000', '--sub-batch-size', '10000',
+         '--pause-ms', '0', '--interval', '0', out: File::NULL) or raise 'queue failed'
+  # The optimizer would grow batches (interval 0 disables it): batches stay at 10,000 rows.
+  results[:conveyor] = timed do
+    system({ 'DATABASE_URL' => ENV['DATABASE_URL'] }, CONVEYOR, 'migrations', 'finalize', 'CopyColumnUsingBackgroundMigrationJob',
+           'bench_backfill', 'id', '[["id"],["id_convert_to_bigint"]]', out: File.join(LOGS, 'finalize.log'), err: File.join(LOGS, 'finalize.log')) or raise 'finalize failed'
+  end
+  raise 'backfill incomplete' unless psql('SELECT count(*) FROM bench_backfill WHERE id <> id_convert_to_bigint').strip == '0'
+
+  backfill_table('bench_backfill')
+  psql(<<~SQL)
+    CREATE OR REPLACE PROCEDURE bench_keyset_copy() LANGUAGE plpgsql AS $$
+    DECLARE low bigint := 1; high bigint;
+    BEGIN
+      LOOP
+        SELECT max(id) INTO high FROM (SELECT id FROM bench_backfill WHERE id >= low ORDER BY id LIMIT 10000) b;
+        EXIT WHEN high IS NULL;
+        UPDATE bench_backfill SET id_convert_to_bigint = id WHERE id BETWEEN low AND high;
+        COMMIT;
+        low := high + 1;
+      END LOOP;
+    END $$;
+  SQL
+  results[:loop] = timed { psql('CALL bench_keyset_copy()') }
+
+  backfill_table('bench_backfill')
+  results[:single] = timed { psql('UPDATE bench_backfill SET id_convert_to_bigint = id') }
+  psql('DROP TABLE bench_backfill CASCADE; DROP PROCEDURE bench_keyset_copy()')
+  results
+end
+
+# GitLab's steal as the reference: walk the scheduled set and the queue with Sidekiq's API,
+# delete each job, perform it if the delete succeeded.
+def ruby_steal
+  performed = 0
+  [Sidekiq::ScheduledSet.new, Sidekiq::Queue.new('background_migration')].each do |source|
+    source.each do |job|
+      next unless job.klass == 'BackgroundMigrationWorker' && job.args.first == 'NoopMigration'
+      performed += 1 if job.delete
+    end
+  end
+  performed
+end
+
+def steal(kind, count)
+  flush!
+  (0...count).each_slice(1000) do |slice|
+    Sidekiq::Client.push_bulk('class' => 'BackgroundMigrationWorker', 'queue' => 'background_migration', 'retry' => 3,
+                              'args' => slice.map { |i| ['NoopMigration', [i]] })
+  end
+  performed = 0
+  seconds = timed do
+    if kind == :ruby
+      performed = ruby_steal
+    else
+      out, status = Open3.capture2({ 'REDIS_URL' => ENV['REDIS_URL'], 'DATABASE_URL' => ENV['DATABASE_URL'] }, CONVEYOR, 'steal', 'NoopMigration', '--json')
+      raise 'conveyor steal failed' unless status.success?
+      performed = JSON.parse(out)['performed']
+    end
+  end
+  raise "#{kind} steal ran #{performed} of #{count}" unless performed == count
+  count / seconds
+end
+
+def fmt(n, digits = 0) = digits.zero? ? n.round.to_s.reverse.scan(/\d{1,3}/).join(',').reverse : format("%.#{digits}f", n)
+def ms(s) = "#{fmt(s * 1000, s < 0.01 ? 2 : 0)} ms"
+def mib(kb) = "#{fmt(kb / 1024.0, 1)} MiB"
+
+rows = []
+log "throughput: #{JOBS} no-op jobs, 10 threads/processors, #{RUNS} run(s) each"
+sk = Array.new(RUNS) { throughput(:sidekiq, JOBS) }
+cv = Array.new(RUNS) { throughput(:conveyor, JOBS) }
+sk_rate = median(sk.map { _1[:rate] }); cv_rate = median(cv.map { _1[:rate] })
+rows << ["Throughput, #{fmt(JOBS)} no-op jobs (jobs/s)", fmt(sk_rate), fmt(cv_rate), "#{fmt(cv_rate / sk_rate, 1)}×"]
+
+log 'bulk enqueue'
+sk_push = median(Array.new(RUNS) { bulk_enqueue(:sidekiq, JOBS) })
+cv_push = median(Array.new(RUNS) { bulk_enqueue(:conveyor, JOBS) })
+rows << ["Bulk enqueue, #{fmt(JOBS)} jobs (jobs/s)", fmt(sk_push), fmt(cv_push), "#{fmt(cv_push / sk_push, 1)}×"]
+
+log 'latency'
+sk_lat = latency(:sidekiq); cv_lat = latency(:conveyor)
+rows << ['Enqueue→start p50 at 50 jobs/s', ms(sk_lat[:p50]), ms(cv_lat[:p50]), "#{fmt(sk_lat[:p50] / cv_lat[:p50], 1)}× lower"]
+rows << ['Enqueue→start p99 at 50 jobs/s', ms(sk_lat[:p99]), ms(cv_lat[:p99]), "#{fmt(sk_lat[:p99] / cv_lat[:p99], 1)}× lower"]
+sk_sched = scheduled_lateness(:sidekiq); cv_sched = scheduled_lateness(:conveyor)
+rows << ['Scheduled job lateness p50', ms(sk_sched[:p50]), ms(cv_sched[:p50]), "#{fmt(sk_sched[:p50] / cv_sched[:p50], 1)}× lower"]
+rows << ['Scheduled job lateness p99', ms(sk_sched[:p99]), ms(cv_sched[:p99]), "#{fmt(sk_sched[:p99] / cv_sched[:p99], 1)}× lower"]
+
+log "memory: idle, then after #{MEMORY_JOBS} jobs"
+sk_mem = memory(:sidekiq, MEMORY_JOBS); cv_mem = memory(:conveyor, MEMORY_JOBS)
+rows << ['RSS of an idle worker', mib(sk_mem[:idle]), mib(cv_mem[:idle]), "#{fmt(sk_mem[:idle].to_f / cv_mem[:idle], 1)}× smaller"]
+rows << ["RSS after draining #{fmt(MEMORY_JOBS)} jobs", mib(sk_mem[:after]), mib(cv_mem[:after]), "#{fmt(sk_mem[:after].to_f / cv_mem[:after], 1)}× smaller"]
+
+log "backfill: #{BACKFILL_ROWS} rows int→bigint"
+bf = backfill
+rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows: in-server PL/pgSQL keyset loop (rows/s)", fmt(BACKFILL_ROWS / bf[:loop]), fmt(BACKFILL_ROWS / bf[:conveyor]), "#{fmt(bf[:loop] / bf[:conveyor], 2)}×"]
+rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows: single UPDATE (rows/s)", fmt(BACKFILL_ROWS / bf[:single]), fmt(BACKFILL_ROWS / bf[:conveyor]), "#{fmt(bf[:single] / bf[:conveyor], 2)}×"]
+
+log "steal: #{STEAL_JOBS} queued BackgroundMigrationWorker jobs"
+rb_steal = steal(:ruby, STEAL_JOBS); cv_steal = steal(:conveyor, STEAL_JOBS)
+rows << ["Steal #{fmt(STEAL_JOBS)} queued jobs vs GitLab's steal loop (jobs/s)", fmt(rb_steal), fmt(cv_steal), "#{fmt(cv_steal / rb_steal, 1)}×"]
+
+cpu = File.read('/proc/cpuinfo')[/model name\s*:\s*(.*)/, 1]
+mem = File.read('/proc/meminfo')[/MemTotal:\s+(\d+)/, 1].to_i / 1024 / 1024
+versions = {
+  'conveyor' => `#{CONVEYOR} --version`.strip, 'sidekiq' => Sidekiq::VERSION, 'ruby' => RUBY_VERSION,
+  'redis' => redis { |c| c.info['redis_version'] }, 'postgresql' => psql('SHOW server_version').strip,
+  'swift' => `swift --version 2>&1`[/Swift version (\S+)/, 1]
+}
+puts "Machine: #{Etc.nprocessors} cores (#{cpu}), #{mem} GiB; #{versions.map { |k, v| "#{k} #{v}" }.join(', ')}."
+puts "Date: #{Time.now.utc.strftime('%Y-%m-%d')}. Median of #{RUNS} run(s) where repeated. Boot time excluded."
+puts
+puts '| benchmark | Sidekiq 6.4 / reference | Conveyor | ratio |'
+puts '|---|---:|---:|---:|'
+rows.each { |r| puts "| #{r.join(' | ')} |" }
