@@ -13,6 +13,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // C shims: the only place the C libraries are named.
@@ -39,9 +42,25 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
+            name: "ConveyorMetrics",
+            dependencies: [
+                "ConveyorQueue", "ConveyorMigrations", "ConveyorRedis", "ConveyorPostgres", "ConveyorPlatform",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "ConveyorWeb",
+            dependencies: [
+                "ConveyorJSON", "ConveyorRedis", "ConveyorPostgres", "ConveyorQueue", "ConveyorMigrations", "ConveyorMetrics",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "ConveyorCLI",
             dependencies: [
                 "ConveyorJSON", "ConveyorRedis", "ConveyorPostgres", "ConveyorQueue", "ConveyorMigrations",
+                "ConveyorMetrics", "ConveyorWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -62,6 +81,12 @@ let package = Package(
         .testTarget(name: "ConveyorPostgresTests", dependencies: ["ConveyorPostgres", "TestSupport"]),
         .testTarget(name: "ConveyorQueueTests", dependencies: ["ConveyorQueue", "TestSupport"]),
         .testTarget(name: "ConveyorMigrationsTests", dependencies: ["ConveyorMigrations", "TestSupport"]),
+        .testTarget(
+            name: "ConveyorWebTests",
+            dependencies: [
+                "ConveyorWeb", "ConveyorMigrations", "ConveyorQueue", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["ConveyorQueue", "ConveyorMigrations", "TestSupport", "conveyor", "CustomWorker"],

@@ -36,6 +36,6 @@ struct ConveyorCommand: AsyncParsableCommand {
         subcommands: [
             WorkerCommand.self, EnqueueCommand.self, StatsCommand.self,
             RemainingCommand.self, StealCommand.self, PendingCommand.self, EnqueueRangeCommand.self,
-            MigrationsCommand.self,
+            MigrationsCommand.self, WebCommand.self,
         ])
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConveyorMetrics
 import ConveyorMigrations
 import ConveyorQueue
 import Foundation
@@ -35,12 +36,16 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "A tag shown in Sidekiq's Web UI process list.")
     var tag: String = ""
 
+    @Option(help: "Serve this process's Prometheus metrics on this port (GET /metrics).")
+    var metricsPort: Int?
+
     @Flag(help: "Do not run the batched background migration scheduler in this process.")
     var noScheduler = false
 
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
+        if let metricsPort { guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be 0-65535") } }
         guard (1...1000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 1000") }
         guard timeout >= 0 else { throw ValidationError("--timeout must be ≥ 0 seconds") }
     }
@@ -53,15 +58,30 @@ struct WorkerCommand: ParsableCommand {
             throw ValidationError(String(describing: error))
         }
         let logger = try connection.logger("conveyor.worker", output: .standardOutput)
-        let configuration = WorkerConfiguration(
+        var configuration = WorkerConfiguration(
             redis: try connection.redisConfiguration(), postgres: connection.postgresConfiguration(),
             queues: selector, concurrency: concurrency, shutdownTimeout: .milliseconds(Int64(timeout * 1000)), tag: tag)
+        let observer = metricsPort.map { _ in PrometheusJobObserver() }
+        configuration.observer = observer
         let registry = CLIRuntime.registry
         let services = ConveyorMigrations.workerServices(configuration: configuration, batchedJobs: CLIRuntime.extensions.batchedJobs, scheduler: !noScheduler)
         let worker = Worker(configuration: configuration, registry: registry, logger: logger, services: services)
+        var metricsServer: MetricsServer?
+        if let metricsPort, let observer {
+            let state = worker.state
+            let concurrency = configuration.concurrency
+            do {
+                metricsServer = try MetricsServer(port: metricsPort, logger: logger) {
+                    ClusterMetrics.renderWorker(state: state, concurrency: concurrency, observer: observer)
+                }
+            } catch {
+                throw CLIError(message: "cannot serve metrics on port \(metricsPort): \(error)")
+            }
+        }
         let signals = worker.installSignalHandlers()
         let code = worker.run()
         _ = signals
+        _ = metricsServer
         throw ExitCode(code)
     }
 }

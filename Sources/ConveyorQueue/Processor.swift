@@ -211,6 +211,7 @@ final class Processor {
         state.processedSinceFlush.add(1, ordering: .relaxed)
         state.processedTotal.add(1, ordering: .relaxed)
         averageJobSeconds += (elapsed - averageJobSeconds) * 0.2
+        configuration.observer?.jobFinished(queue: queue, className: className, seconds: elapsed, failed: failure != nil)
         let elapsedText = Self.formatSeconds(elapsed)
         guard let failure else {
             logger.info("done", metadata: ["jid": .string(payload.jid), "class": .string(className), "queue": .string(queue), "elapsed": .string(elapsedText)])

@@ -31,6 +31,8 @@ public struct WorkerConfiguration: Sendable {
     public var retryPolicy: RetryPolicy
     public var deadMaxJobs: Int
     public var deadTimeout: Duration
+    /// Told about every finished job (metrics); nil costs nothing.
+    public var observer: (any JobObserver)?
 
     public init(
         redis: RedisConfiguration = RedisConfiguration(),
@@ -68,6 +70,7 @@ public struct WorkerConfiguration: Sendable {
         self.retryPolicy = retryPolicy
         self.deadMaxJobs = deadMaxJobs
         self.deadTimeout = deadTimeout
+        self.observer = nil
     }
 }
 
@@ -76,4 +79,9 @@ extension Duration {
     public var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
+}
+
+/// Receives each finished job, from the processor thread that ran it.
+public protocol JobObserver: Sendable {
+    func jobFinished(queue: String, className: String, seconds: Double, failed: Bool)
 }

@@ -74,6 +74,23 @@ public enum TestEnvironment {
 
     public static var conveyorBinary: String { productsDirectory.appendingPathComponent("conveyor").path }
 
+    /// The checkout's root (from this file's path).
+    public static var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// Where tests write files worth looking at (screenshots): `.data/test-artifacts`.
+    public static var artifactsDirectory: URL {
+        let directory = repositoryRoot.appendingPathComponent(".data/test-artifacts")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    /// Python packages scripts/test installed for the browser test (Selenium).
+    public static var pythonLibraryPath: String {
+        ProcessInfo.processInfo.environment["CONVEYOR_TEST_PYTHONPATH"] ?? repositoryRoot.appendingPathComponent(".data/pylib").path
+    }
+
     /// Waits until `condition` holds or `timeout` passes; returns whether it held.
     public static func eventually(timeout: Duration = .seconds(30), interval: Duration = .milliseconds(50), _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = ContinuousClock.now + timeout

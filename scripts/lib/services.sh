@@ -27,6 +27,12 @@ ensure_packages() {
   { [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]; } || missing+=(postgresql)
   command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
   if ! ruby -e 'require "sidekiq"' >/dev/null 2>&1; then missing+=(ruby-sidekiq); fi
+  if [ "${CONVEYOR_BROWSER:-1}" = 1 ]; then
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+    command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+  fi
   for extra in "$@"; do
     dpkg -s "$extra" >/dev/null 2>&1 || missing+=("$extra")
   done
@@ -40,6 +46,16 @@ ensure_packages() {
     PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
   fi
   command -v swift >/dev/null 2>&1 || die "swift is not on PATH (Swift 6.1 or newer is needed)"
+}
+
+# Selenium for the browser test, installed from PyPI into .data/pylib (not system-wide).
+ensure_selenium() {
+  if ! PYTHONPATH="$DATA/pylib" python3 -c 'import selenium' >/dev/null 2>&1; then
+    log "installing Selenium (PyPI) into .data/pylib"
+    python3 -m pip install --quiet --disable-pip-version-check --target "$DATA/pylib" selenium >/dev/null \
+      || python3 -m pip install --quiet --break-system-packages --target "$DATA/pylib" selenium >/dev/null
+  fi
+  export CONVEYOR_TEST_PYTHONPATH="$DATA/pylib"
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -1,0 +1,67 @@
+import Foundation
+import Logging
+
+/// A minimal HTTP server on a thread of its own that answers `GET /metrics` with the text
+/// a closure renders; for worker processes, which have no web server.
+public final class MetricsServer: Sendable {
+    public let port: Int
+    private let descriptor: Int32
+
+    /// Binds at once (so a taken port fails here, clearly), then serves on a thread.
+    public init(host: String = "0.0.0.0", port: Int, logger: Logger, render: @escaping @Sendable () -> String) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr(host)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound, listen(fd, 16) == 0 else {
+            let code = errno
+            close(fd)
+            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EADDRINUSE)
+        }
+        descriptor = fd
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+        let thread = Thread {
+            while true {
+                let client = accept(fd, nil, nil)
+                if client < 0 { if errno == EINTR { continue } else { return } }
+                Self.serve(client, render: render)
+            }
+        }
+        thread.name = "metrics"
+        thread.start()
+        logger.info("serving metrics", metadata: ["address": "\(host):\(self.port)/metrics"])
+    }
+
+    private static func serve(_ client: Int32, render: () -> String) {
+        defer { close(client) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var request = [UInt8](repeating: 0, count: 4096)
+        let count = read(client, &request, request.count)
+        guard count > 0 else { return }
+        let line = String(decoding: request[0..<count], as: UTF8.self).split(separator: "\r\n").first ?? ""
+        let parts = line.split(separator: " ")
+        let response: String
+        if parts.count >= 2, parts[0] == "GET", parts[1] == "/metrics" || parts[1].hasPrefix("/metrics?") {
+            let body = render()
+            response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+        } else {
+            response = "HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot found\n"
+        }
+        var bytes = Array(response.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(client, &bytes[offset], bytes.count - offset)
+            if written <= 0 { return }
+            offset += written
+        }
+    }
+}
