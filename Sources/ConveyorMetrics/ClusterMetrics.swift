@@ -76,8 +76,8 @@ public enum ClusterMetrics {
         let registry = PrometheusCollectorRegistry()
         registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "conveyor_worker_busy", unitName: "", helpText: "Jobs this process runs now")).set(Double(state.busy))
         registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "conveyor_worker_concurrency", unitName: "", helpText: "Processor threads")).set(Double(concurrency))
-        registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "conveyor_worker_quiet", unitName: "", helpText: "1 when quiet or stopping")).set(state.isQuiet ? 1 : 0)
-        registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "conveyor_worker_resident_memory", unitName: "bytes", helpText: "Resident set size")).set(Double(ProcessFactsBridge.residentBytes()))
+        registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "conveyor_worker_quiet", unitName: "", helpText: "1 when quiet or stopping")).set(state.isQuiet ? 1.0 : 0.0)
+        registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "conveyor_worker_resident_memory", unitName: "bytes", helpText: "Resident set size")).set(Int64(ProcessFactsBridge.residentBytes()))
         return registry.emitToString() + observer.registry.emitToString()
     }
 }

@@ -34,12 +34,19 @@ public struct BatchedMigrationRunner {
     /// A session advisory lock per table: only its holder creates or runs batches of any
     /// migration on that table, so two processes never run overlapping ranges. It is
     /// released when the session ends, so a crashed worker never leaves it behind.
+    /// Keyed by the schema-qualified name, so same-named tables in other schemas do not
+    /// share a lease.
+    func leaseKey(_ table: String) throws -> String {
+        "conveyor:batched_migration:" + (try db.resolveTable(table)).description
+    }
+
     func tryLockTable(_ table: String) throws -> Bool {
-        try db.query("SELECT pg_try_advisory_lock(hashtextextended(\("conveyor:batched_migration:" + table), 0)) AS locked").first?["locked"].bool() ?? false
+        try db.query("SELECT pg_try_advisory_lock(hashtextextended(\(try leaseKey(table)), 0)) AS locked").first?["locked"].bool() ?? false
     }
 
     func unlockTable(_ table: String) {
-        _ = try? db.query("SELECT pg_advisory_unlock(hashtextextended(\("conveyor:batched_migration:" + table), 0))")
+        guard let key = try? leaseKey(table) else { return }
+        _ = try? db.query("SELECT pg_advisory_unlock(hashtextextended(\(key), 0))")
     }
 
     /// Runs `body` holding the table's lease, or returns nil when someone else holds it.

@@ -164,7 +164,7 @@ struct MigrationPages: Sendable {
         let maxDuration = max(points.map(\.1).max() ?? 1, 0.001)
         let maxSize = max(points.map(\.0.batchSize).max() ?? 1, 1)
         let step = (width - 2 * pad) / Double(points.count)
-        let f = Self.f
+        func f(_ value: Double, _ digits: Int = 1) -> String { Self.f(value, digits) }
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"batch durations and sizes\">"
         svg += "<rect x=\"0\" y=\"0\" width=\"\(Int(width))\" height=\"\(Int(height))\" fill=\"#f6f8fa\"/>"
         var line: [String] = []

@@ -85,7 +85,7 @@ struct QueuePages: Sendable {
         }
         let path = "/queues/\(Renderer.escape(name))"
         let returnTo = page > 0 ? "\(path)?page=\(page)" : path
-        return renderer.page("queue", title: "Queue \(name)", section: "queues", request: request, values: [
+        var values: [String: Any] = [
             "size": WebFormat.number(summary.size), "latency": WebFormat.duration(summary.latency),
             "clear": Renderer.button("\(path)/clear", "Clear queue", context: context, returnTo: "/queues", style: "danger"),
             "jobs": jobs.map { entry in
@@ -96,8 +96,9 @@ struct QueuePages: Sendable {
                     "delete": Renderer.button("\(path)/delete", "Delete", context: context, returnTo: returnTo, style: "danger", fields: [("jid", entry.jid)]),
                 ]
             },
-            "pager": pager(path: path, page: page, count: jobs.count, total: summary.size),
-        ])
+        ]
+        if let pager = pager(path: path, page: page, count: jobs.count, total: summary.size) { values["pager"] = pager }
+        return renderer.page("queue", title: "Queue \(name)", section: "queues", request: request, values: values)
     }
 
     func pager(path: String, page: Int, count: Int, total: Int) -> [String: Any]? {
@@ -123,7 +124,7 @@ struct QueuePages: Sendable {
         }
         let returnTo = page > 0 ? "\(path)?page=\(page)" : path
         let now = Date().timeIntervalSince1970
-        return renderer.page("set", title: title, section: section, request: request, values: [
+        var values: [String: Any] = [
             "size": WebFormat.number(size), "whenLabel": whenLabel, "showErrors": set != .scheduled,
             "clearAll": Renderer.button("\(path)/clear", "Delete all", context: context, returnTo: path, style: "danger"),
             "entries": entries.map { entry -> [String: Any] in
@@ -147,8 +148,9 @@ struct QueuePages: Sendable {
                 if let count = entry.payload?.retryCount, count > 0 { row["retryCount"] = String(count) }
                 return row
             },
-            "pager": pager(path: path, page: page, count: entries.count, total: size),
-        ])
+        ]
+        if let pager = pager(path: path, page: page, count: entries.count, total: size) { values["pager"] = pager }
+        return renderer.page("set", title: title, section: section, request: request, values: values)
     }
 
     // MARK: - Actions

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// Every response: a strict Content-Security-Policy and friends, also on errors.
@@ -55,7 +56,8 @@ struct CSRFMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: AdminContext, next: (Request, AdminContext) async throws -> Response) async throws -> Response {
         var context = context
-        let existing = request.cookies[Self.cookieName]?.value.flatMap { $0.count == 64 && $0.allSatisfy(\.isHexDigit) ? $0 : nil }
+        let cookie: String? = request.cookies[Self.cookieName]?.value
+        let existing = cookie.flatMap { $0.count == 64 && $0.allSatisfy(\.isHexDigit) ? $0 : nil }
         context.csrfToken = existing ?? Self.newToken()
         var request = request
         if request.method == .post {

@@ -69,7 +69,7 @@ struct PostgresConnectionTests {
         }
         #expect(!db.inTransaction)
         #expect(try db.query("SELECT count(*) AS n FROM ledger").first?["n"].int() == 0)
-        try db.transaction { tx in try tx.query("INSERT INTO ledger VALUES (\(2))") }
+        _ = try db.transaction { tx in try tx.query("INSERT INTO ledger VALUES (\(2))") }
         #expect(try db.query("SELECT count(*) AS n FROM ledger").first?["n"].int() == 1)
     }
 

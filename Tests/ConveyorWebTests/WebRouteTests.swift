@@ -13,7 +13,7 @@ import TestSupport
 @testable import ConveyorWeb
 
 /// A web app over its own Redis database and PostgreSQL schema, with sample data.
-struct WebFixture {
+struct WebFixture: @unchecked Sendable {  // used by one test task at a time
     let redis: RedisConnection
     let db: PostgresConnection
     let configuration: WebConfiguration
@@ -31,7 +31,7 @@ struct WebFixture {
             password: password, redis: try RedisConfiguration(url: redisURL), postgres: PostgresConfiguration(connectionString: databaseURL), poolSize: 2)
         // Queues, sets and a process.
         let client = QueueClient(redis: redis)
-        try client.enqueue("NoopJob", args: [1, Self.evil])
+        try client.enqueue("NoopJob", args: [1, .string(Self.evil)])
         try client.enqueue("SleepJob", args: [5], queue: "slow")
         try client.enqueue("LaterJob", args: ["later"], at: Timestamp.now() + 3600)
         var retry = JobPayload(className: "FailJob", args: ["r"], queue: "default")
@@ -165,8 +165,8 @@ struct WebRouteTests {
     @Test("migration actions: pause, resume, retry")
     func migrationActions() async throws {
         let fixture = try WebFixture()
-        let store = BatchedMigrationStore(db: fixture.db)
         try await fixture.app().test(.router) { client in
+            let store = BatchedMigrationStore(db: fixture.db)
             let token = try await client.csrfToken()
             var response = try await client.post("/admin/background_migrations/\(fixture.activeID)/pause", token: token, cookie: token, fields: [("return_to", "/admin/background_migrations?tab=queued")])
             #expect(response.status == .seeOther)
@@ -188,9 +188,9 @@ struct WebRouteTests {
     @Test("queue actions: retry now, kill, delete; dead retry; scheduled add-to-queue; delete a queued job; clear a queue; quiet and stop")
     func queueActions() async throws {
         let fixture = try WebFixture()
-        let redis = fixture.redis
-        let api = QueueAPI(redis: redis)
         try await fixture.app().test(.router) { client in
+            let redis = fixture.redis
+            let api = QueueAPI(redis: redis)
             let token = try await client.csrfToken()
             let retry = try #require(try api.entries(in: .retries, offset: 0, limit: 1).first)
             _ = try await client.post("/retries/retry", token: token, cookie: token, fields: [("key", retry.key)])
@@ -262,7 +262,8 @@ struct WebRouteTests {
             #expect(job["transition_logs"]?.arrayValue?.count == 2)
             try await client.execute(uri: "/api/background_migrations/424242", method: .get) { response in
                 #expect(response.status == .notFound)
-                #expect(try JSONValue.parse(String(buffer: response.body))["error"]?["message"] != nil)
+                let body = try JSONValue.parse(String(buffer: response.body))
+                #expect(body["error"]?["message"] != nil)
             }
         }
     }
