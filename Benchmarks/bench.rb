@@ -25,8 +25,8 @@ def log(message) = $stderr.puts("  #{message}")
 def median(values) = values.sort[values.size / 2]
 def percentile(values, p) = values.sort[[(values.size * p).ceil - 1, 0].max]
 
-def rss_kb(pid)
-  File.read("/proc/#{pid}/status")[/VmRSS:\s+(\d+)/, 1].to_i
+def rss_kb(pid, field = 'VmRSS')
+  File.read("/proc/#{pid}/status")[/#{field}:\s+(\d+)/, 1].to_i
 end
 
 def wait_for(timeout = 600)
@@ -127,12 +127,14 @@ def memory(kind, count)
   pid = spawn_worker(kind, 10, "memory-#{kind}")
   sleep 4
   idle = rss_kb(pid)
+  idle_anon = rss_kb(pid, 'RssAnon')
   fill(count)
   redis { |c| c.lpush('queue:default', JSON.generate('class' => 'MarkJob', 'args' => [], 'queue' => 'default', 'jid' => 'e' * 24, 'retry' => false, 'created_at' => now, 'enqueued_at' => now)) }
   wait_for(3600) { redis { |c| c.get('bench:done') } }
   busy = rss_kb(pid)
+  busy_anon = rss_kb(pid, 'RssAnon')
   stop(pid)
-  { idle: idle, after: busy }
+  { idle: idle, after: busy, idle_anon: idle_anon, after_anon: busy_anon }
 end
 
 def psql(sql)
@@ -169,6 +171,18 @@ def backfill
   results[:conveyor] = timed do
     system({ 'DATABASE_URL' => ENV['DATABASE_URL'] }, CONVEYOR, 'migrations', 'finalize', 'CopyColumnUsingBackgroundMigrationJob',
            'bench_backfill', 'id', '[["id"],["id_convert_to_bigint"]]', out: File.join(LOGS, 'finalize.log'), err: File.join(LOGS, 'finalize.log')) or raise 'finalize failed'
+  end
+  raise 'backfill incomplete' unless psql('SELECT count(*) FROM bench_backfill WHERE id <> id_convert_to_bigint').strip == '0'
+
+  # The same with two batches at a time (finalize --concurrency 2).
+  backfill_table('bench_backfill')
+  psql("DELETE FROM batched_background_migrations WHERE table_name = 'bench_backfill'")
+  system({ 'DATABASE_URL' => ENV['DATABASE_URL'] }, CONVEYOR, 'migrations', 'queue', 'CopyColumnUsingBackgroundMigrationJob',
+         'bench_backfill', 'id', '[["id"],["id_convert_to_bigint"]]', '--batch-size', '10000', '--sub-batch-size', '10000',
+         '--pause-ms', '0', '--interval', '0', out: File::NULL) or raise 'queue failed'
+  results[:conveyor2] = timed do
+    system({ 'DATABASE_URL' => ENV['DATABASE_URL'] }, CONVEYOR, 'migrations', 'finalize', '--concurrency', '2', 'CopyColumnUsingBackgroundMigrationJob',
+           'bench_backfill', 'id', '[["id"],["id_convert_to_bigint"]]', out: File.join(LOGS, 'finalize2.log'), err: File.join(LOGS, 'finalize2.log')) or raise 'finalize failed'
   end
   raise 'backfill incomplete' unless psql('SELECT count(*) FROM bench_backfill WHERE id <> id_convert_to_bigint').strip == '0'
 
@@ -231,17 +245,27 @@ def fmt(n, digits = 0) = digits.zero? ? n.round.to_s.reverse.scan(/\d{1,3}/).joi
 def ms(s) = "#{fmt(s * 1000, s < 0.01 ? 2 : 0)} ms"
 def mib(kb) = "#{fmt(kb / 1024.0, 1)} MiB"
 
+ONLY = ENV.fetch('BENCH_ONLY', '').split(',')
+def run?(name) = ONLY.empty? || ONLY.include?(name)
+
 rows = []
+if run?('throughput')
 log "throughput: #{JOBS} no-op jobs, 10 threads/processors, #{RUNS} run(s) each"
 sk = Array.new(RUNS) { throughput(:sidekiq, JOBS) }
 cv = Array.new(RUNS) { throughput(:conveyor, JOBS) }
 sk_rate = median(sk.map { _1[:rate] }); cv_rate = median(cv.map { _1[:rate] })
 rows << ["Throughput, #{fmt(JOBS)} no-op jobs (jobs/s)", fmt(sk_rate), fmt(cv_rate), "#{fmt(cv_rate / sk_rate, 1)}×"]
+end
+
+if run?('enqueue')
 
 log 'bulk enqueue'
 sk_push = median(Array.new(RUNS) { bulk_enqueue(:sidekiq, JOBS) })
 cv_push = median(Array.new(RUNS) { bulk_enqueue(:conveyor, JOBS) })
 rows << ["Bulk enqueue, #{fmt(JOBS)} jobs (jobs/s)", fmt(sk_push), fmt(cv_push), "#{fmt(cv_push / sk_push, 1)}×"]
+end
+
+if run?('latency')
 
 log 'latency'
 sk_lat = latency(:sidekiq); cv_lat = latency(:conveyor)
@@ -250,20 +274,33 @@ rows << ['Enqueue→start p99 at 50 jobs/s', ms(sk_lat[:p99]), ms(cv_lat[:p99]),
 sk_sched = scheduled_lateness(:sidekiq); cv_sched = scheduled_lateness(:conveyor)
 rows << ['Scheduled job lateness p50', ms(sk_sched[:p50]), ms(cv_sched[:p50]), "#{fmt(sk_sched[:p50] / cv_sched[:p50], 1)}× lower"]
 rows << ['Scheduled job lateness p99', ms(sk_sched[:p99]), ms(cv_sched[:p99]), "#{fmt(sk_sched[:p99] / cv_sched[:p99], 1)}× lower"]
+end
+
+if run?('memory')
 
 log "memory: idle, then after #{MEMORY_JOBS} jobs"
 sk_mem = memory(:sidekiq, MEMORY_JOBS); cv_mem = memory(:conveyor, MEMORY_JOBS)
 rows << ['RSS of an idle worker', mib(sk_mem[:idle]), mib(cv_mem[:idle]), "#{fmt(sk_mem[:idle].to_f / cv_mem[:idle], 1)}× smaller"]
 rows << ["RSS after draining #{fmt(MEMORY_JOBS)} jobs", mib(sk_mem[:after]), mib(cv_mem[:after]), "#{fmt(sk_mem[:after].to_f / cv_mem[:after], 1)}× smaller"]
+rows << ['Private (anonymous) memory of an idle worker', mib(sk_mem[:idle_anon]), mib(cv_mem[:idle_anon]), "#{fmt(sk_mem[:idle_anon].to_f / cv_mem[:idle_anon], 1)}× smaller"]
+rows << ["Private (anonymous) memory after #{fmt(MEMORY_JOBS)} jobs", mib(sk_mem[:after_anon]), mib(cv_mem[:after_anon]), "#{fmt(sk_mem[:after_anon].to_f / cv_mem[:after_anon], 1)}× smaller"]
+end
+
+if run?('backfill')
 
 log "backfill: #{BACKFILL_ROWS} rows int→bigint"
 bf = backfill
-rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows: in-server PL/pgSQL keyset loop (rows/s)", fmt(BACKFILL_ROWS / bf[:loop]), fmt(BACKFILL_ROWS / bf[:conveyor]), "#{fmt(bf[:loop] / bf[:conveyor], 2)}×"]
-rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows: single UPDATE (rows/s)", fmt(BACKFILL_ROWS / bf[:single]), fmt(BACKFILL_ROWS / bf[:conveyor]), "#{fmt(bf[:single] / bf[:conveyor], 2)}×"]
+rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows, `finalize`: vs in-server PL/pgSQL keyset loop (rows/s)", fmt(BACKFILL_ROWS / bf[:loop]), fmt(BACKFILL_ROWS / bf[:conveyor]), "#{fmt(bf[:loop] / bf[:conveyor], 2)}×"]
+rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows, `finalize --concurrency 2`: vs the same loop (rows/s)", fmt(BACKFILL_ROWS / bf[:loop]), fmt(BACKFILL_ROWS / bf[:conveyor2]), "#{fmt(bf[:loop] / bf[:conveyor2], 2)}×"]
+rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows, `finalize`: vs a single UPDATE (rows/s)", fmt(BACKFILL_ROWS / bf[:single]), fmt(BACKFILL_ROWS / bf[:conveyor]), "#{fmt(bf[:single] / bf[:conveyor], 2)}×"]
+end
+
+if run?('steal')
 
 log "steal: #{STEAL_JOBS} queued BackgroundMigrationWorker jobs"
 rb_steal = steal(:ruby, STEAL_JOBS); cv_steal = steal(:conveyor, STEAL_JOBS)
 rows << ["Steal #{fmt(STEAL_JOBS)} queued jobs vs GitLab's steal loop (jobs/s)", fmt(rb_steal), fmt(cv_steal), "#{fmt(cv_steal / rb_steal, 1)}×"]
+end
 
 cpu = File.read('/proc/cpuinfo')[/model name\s*:\s*(.*)/, 1]
 mem = File.read('/proc/meminfo')[/MemTotal:\s+(\d+)/, 1].to_i / 1024 / 1024

@@ -268,7 +268,13 @@ struct MigrationsFinalize: ParsableCommand {
               conveyor migrations finalize '[CopyColumnUsingBackgroundMigrationJob,events,id,'"'"'[["id"]\\, ["id_convert_to_bigint"]]'"'"']'
             """)
     @OptionGroup var target: MigrationConfigurationArguments
+    @Option(help: "Batches to run at once, each on its own connection (ranges never overlap).")
+    var concurrency = 1
     @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
+    }
 
     func run() throws {
         let configuration = try target.configuration()
@@ -278,7 +284,7 @@ struct MigrationsFinalize: ParsableCommand {
             let settings = try MigrationSettings.load(db)
             let started = ContinuousClock.now
             var lastDraw = ContinuousClock.now - .seconds(1)
-            let final = try runner.finalize(configuration, settings: settings) { progress in
+            let final = try runner.finalize(configuration, settings: settings, concurrency: concurrency) { progress in
                 guard stderrIsTerminal, ContinuousClock.now - lastDraw > .milliseconds(200) else { return }
                 lastDraw = .now
                 let measured = try? MigrationProgress.measure(progress.migration, db: db)
@@ -297,6 +303,7 @@ struct MigrationsEnsureFinished: ParsableCommand {
         discussion: "An upgrade gate, like GitLab's ensure_batched_background_migration_is_finished. --finalize runs it first.")
     @OptionGroup var target: MigrationConfigurationArguments
     @Flag(help: "Finalize the migration first if it is not finished.") var finalize = false
+    @Option(help: "With --finalize: batches to run at once.") var concurrency = 1
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
@@ -309,7 +316,7 @@ struct MigrationsEnsureFinished: ParsableCommand {
             }
             if !migration.status.isComplete && finalize {
                 let runner = BatchedMigrationRunner(db: db, jobs: CLIRuntime.extensions.batchedJobs, logger: try connection.logger("conveyor.migrations", defaultLevel: .notice))
-                _ = try? runner.finalize(configuration, settings: try MigrationSettings.load(db))
+                _ = try? runner.finalize(configuration, settings: try MigrationSettings.load(db), concurrency: max(1, concurrency))
                 migration = try store.require(migration.id)
             }
             if migration.status.isComplete {

@@ -35,7 +35,9 @@ struct BatchedJobExecutor {
                 db: db, table: table, column: column, job: running, arguments: migration.jobArguments,
                 statementTimeout: .milliseconds(settings.subBatchTimeoutMilliseconds), logger: logger)
             context = batch
-            try entry.perform(batch)
+            // One statement_timeout for the whole batch: its sub-batches then cost no extra
+            // round trips to set it.
+            try db.withStatementTimeout(.milliseconds(settings.subBatchTimeoutMilliseconds)) { try entry.perform(batch) }
         } catch {
             failure = error
         }

@@ -74,7 +74,7 @@ public final class BatchedJobContext {
             first = false
             let began = ContinuousClock.now
             do {
-                try db.withStatementTimeout(statementTimeout) {
+                try db.withStatementTimeout(statementTimeout) {  // set once per batch by the executor
                     // The key where the next sub-batch starts; none means this is the last.
                     let next = try db.query(
                         """

@@ -145,8 +145,10 @@ public struct BatchedMigrationRunner {
     /// Runs everything left of a migration now (GitLab's `finalize`): resets jobs blocked by
     /// their attempts, marks it `finalizing` so workers leave it alone, waits for the batch
     /// in flight, then runs batches until it is finished or failed.
+    /// With `concurrency` > 1, that many batches run at once on connections of their own
+    /// (ranges stay disjoint: one coordinator creates them, under the table's lease).
     @discardableResult
-    public func finalize(_ configuration: MigrationConfiguration, settings: MigrationSettings, progress: ((FinalizeProgress) -> Void)? = nil) throws -> BatchedMigration {
+    public func finalize(_ configuration: MigrationConfiguration, settings: MigrationSettings, concurrency: Int = 1, progress: ((FinalizeProgress) -> Void)? = nil) throws -> BatchedMigration {
         guard let migration = try store.find(configuration) else {
             throw MigrationError(.notFound, "Could not find batched background migration for the given configuration: \(configuration)")
         }
@@ -157,32 +159,54 @@ public struct BatchedMigrationRunner {
         try store.resetAttemptsOfBlockedJobs(migration.id)
         try store.apply(.finalize, to: migration.id)
         var report = FinalizeProgress(migration: migration)
+        // Wait for the batch in flight (a worker holding the table's lease), then keep the
+        // lease for the whole run.
         var waited = false
+        while try !tryLockTable(migration.tableName) {
+            if !waited { logger.notice("waiting for the batch in flight on \(migration.tableName) to finish") }
+            waited = true
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        defer { unlockTable(migration.tableName) }
+        if concurrency > 1 {
+            try ParallelFinalizer(runner: self, migrationID: migration.id, settings: settings, concurrency: concurrency)
+                .run { batches, failed, current in
+                    report.batches = batches
+                    report.failedBatches = failed
+                    report.migration = current
+                    progress?(report)
+                }
+            return try finalizeOutcome(migration)
+        }
         while true {
-            let step: StepResult? = try withTableLease(migration.tableName) {
-                guard let current = try store.find(migration.id), current.status == .finalizing else { return .finished }
+            let step: StepResult
+            if let current = try store.find(migration.id), current.status == .finalizing {
                 report.migration = current
-                return try runStep(current, settings: settings, adjust: false)
+                step = try runStep(current, settings: settings, adjust: false)
+            } else {
+                step = .finished
             }
             switch step {
-            case nil, .waiting?, .locked?:
-                if !waited { logger.notice("waiting for the batch in flight on \(migration.tableName) to finish") }
-                waited = true
+            case .waiting, .locked:
                 Thread.sleep(forTimeInterval: 0.1)
-            case .ranBatch(_, let succeeded)?:
+            case .ranBatch(_, let succeeded):
                 report.batches += 1
                 if !succeeded { report.failedBatches += 1 }
                 progress?(report)
-            case .finished?, .failed?:
-                let final = try store.require(migration.id)
-                if final.status == .failed {
-                    throw MigrationError(
-                        .failedToFinalize,
-                        "Batched migration \(migration.jobClassName) could not be completed and a manual action is required. Check `conveyor migrations show \(migration.id)` or the admin page (/admin/background_migrations) for the failed jobs.")
-                }
-                return final
+            case .finished, .failed:
+                return try finalizeOutcome(migration)
             }
         }
+    }
+
+    func finalizeOutcome(_ migration: BatchedMigration) throws -> BatchedMigration {
+        let final = try store.require(migration.id)
+        if final.status == .failed {
+            throw MigrationError(
+                .failedToFinalize,
+                "Batched migration \(migration.jobClassName) could not be completed and a manual action is required. Check `conveyor migrations show \(migration.id)` or the admin page (/admin/background_migrations) for the failed jobs.")
+        }
+        return final
     }
 
     // MARK: - Operator actions

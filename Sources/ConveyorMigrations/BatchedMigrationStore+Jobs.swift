@@ -30,11 +30,12 @@ extension BatchedMigrationStore {
     /// A job worth running again: failed with attempts left, or abandoned. Callers that
     /// hold the table's lease pass `interruptedAreAbandoned`: no one else can be running a
     /// job of this table then, so a pending or running one was interrupted by a crash.
-    public func retriableJob(of migrationID: Int64, interruptedAreAbandoned: Bool) throws -> BatchedJob? {
+    public func retriableJob(of migrationID: Int64, interruptedAreAbandoned: Bool, excluding: [Int64] = []) throws -> BatchedJob? {
         try db.query(
             """
             SELECT \(unescaped: BatchedJob.columns) FROM batched_background_migration_jobs
-            WHERE batched_background_migration_id = \(migrationID) AND (
+            WHERE batched_background_migration_id = \(migrationID)
+              AND NOT (id = ANY (\("{" + excluding.map(String.init).joined(separator: ",") + "}")::bigint[])) AND (
                  (status = \(BatchedJobStatus.failed.rawValue) AND attempts < \(BatchedJob.maxAttempts))
               OR (status IN (\(BatchedJobStatus.pending.rawValue), \(BatchedJobStatus.running.rawValue))
                   AND (\(interruptedAreAbandoned) OR updated_at <= now() - make_interval(secs => \(BatchedJob.stuckTimeout)))))
@@ -64,31 +65,31 @@ extension BatchedMigrationStore {
             """)[0])
     }
 
-    /// Moves a job to `status` and writes the transition log, in one transaction.
-    /// `running` counts an attempt and clears the previous run's results.
+    /// Moves a job to `status` and writes the transition log, atomically in one statement
+    /// (one round trip). `running` counts an attempt and clears the previous run's results.
     @discardableResult
     public func transition(_ job: BatchedJob, to status: BatchedJobStatus, metrics: JSONValue? = nil, exceptionClass: String? = nil, exceptionMessage: String? = nil) throws -> BatchedJob {
-        try db.transaction { tx in
-            let updated = try BatchedJob(row: tx.query(
-                """
-                UPDATE batched_background_migration_jobs SET
-                  status = \(status.rawValue), updated_at = now(),
-                  attempts = attempts + CASE WHEN \(status == .running) THEN 1 ELSE 0 END,
-                  started_at = CASE WHEN \(status == .running) THEN now() ELSE started_at END,
-                  finished_at = CASE WHEN \(status == .running) THEN NULL WHEN \(status == .succeeded || status == .failed) THEN now() ELSE finished_at END,
-                  metrics = CASE WHEN \(status == .running) THEN '{}'::jsonb ELSE coalesce(\(metrics)::jsonb, metrics) END
-                WHERE id = \(job.id)
-                RETURNING \(unescaped: BatchedJob.columns)
-                """)[0])
-            try tx.query(
-                """
-                INSERT INTO batched_background_migration_job_transition_logs
-                  (batched_background_migration_job_id, previous_status, next_status, exception_class, exception_message)
-                VALUES (\(job.id), \(job.status.rawValue), \(status.rawValue), \(exceptionClass.map { String($0.prefix(100)) }),
-                        \(exceptionMessage.map { String($0.prefix(1000)) }))
-                """)
-            return updated
-        }
+        let rows = try db.query(
+            """
+            WITH updated AS (
+              UPDATE batched_background_migration_jobs SET
+                status = \(status.rawValue), updated_at = now(),
+                attempts = attempts + CASE WHEN \(status == .running) THEN 1 ELSE 0 END,
+                started_at = CASE WHEN \(status == .running) THEN now() ELSE started_at END,
+                finished_at = CASE WHEN \(status == .running) THEN NULL WHEN \(status == .succeeded || status == .failed) THEN now() ELSE finished_at END,
+                metrics = CASE WHEN \(status == .running) THEN '{}'::jsonb ELSE coalesce(\(metrics)::jsonb, metrics) END
+              WHERE id = \(job.id)
+              RETURNING \(unescaped: BatchedJob.columns)
+            ), logged AS (
+              INSERT INTO batched_background_migration_job_transition_logs
+                (batched_background_migration_job_id, previous_status, next_status, exception_class, exception_message)
+              SELECT id, \(job.status.rawValue), \(status.rawValue), \(exceptionClass.map { String($0.prefix(100)) }),
+                     \(exceptionMessage.map { String($0.prefix(1000)) }) FROM updated
+            )
+            SELECT * FROM updated
+            """)
+        guard let row = rows.first else { throw MigrationError(.notFound, "batched job \(job.id) no longer exists") }
+        return try BatchedJob(row: row)
     }
 
     public func setSubBatchSize(_ job: BatchedJob, _ size: Int) throws {

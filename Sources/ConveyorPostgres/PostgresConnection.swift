@@ -15,6 +15,8 @@ public final class PostgresConnection {
     /// Catalog answers (tables, columns) kept for a few seconds, so a job that resolves the
     /// same names for every batch does not query the catalog each time.
     var catalogCache: [String: (expires: ContinuousClock.Instant, value: Any)] = [:]
+    /// The timeout a `withStatementTimeout` block set, while it runs.
+    private var activeStatementTimeout: String?
 
     public init(_ configuration: PostgresConfiguration) throws(PostgresError) {
         self.configuration = configuration
@@ -46,6 +48,7 @@ public final class PostgresConnection {
     private func connect() throws(PostgresError) {
         close()
         catalogCache.removeAll()
+        activeStatementTimeout = nil
         let timeout = String(max(1, configuration.connectTimeout.components.seconds))
         var keywords = ["connect_timeout", "application_name", "client_encoding"]
         var values = [timeout, configuration.applicationName, "UTF8"]
@@ -216,11 +219,19 @@ public final class PostgresConnection {
         try setSessionSetting("lock_timeout", timeout.map { "\(Self.milliseconds($0))ms" })
     }
 
-    /// Runs `body` with `statement_timeout` set for its duration only.
+    /// Runs `body` with `statement_timeout` set for its duration only. Nested calls with
+    /// the same timeout cost nothing.
     public func withStatementTimeout<T>(_ timeout: Duration, _ body: () throws -> T) throws -> T {
-        let previous = sessionSettings.first { $0.0 == "statement_timeout" }?.1
-        try query("SELECT set_config('statement_timeout', \("\(Self.milliseconds(timeout))ms"), false)")
-        defer { _ = try? query("SELECT set_config('statement_timeout', \(previous ?? "0"), false)") }
+        let wanted = "\(Self.milliseconds(timeout))ms"
+        if activeStatementTimeout == wanted { return try body() }
+        let previous = activeStatementTimeout
+        try query("SELECT set_config('statement_timeout', \(wanted), false)")
+        activeStatementTimeout = wanted
+        defer {
+            let restore = previous ?? sessionSettings.first { $0.0 == "statement_timeout" }?.1 ?? "0"
+            _ = try? query("SELECT set_config('statement_timeout', \(restore), false)")
+            activeStatementTimeout = previous
+        }
         return try body()
     }
 

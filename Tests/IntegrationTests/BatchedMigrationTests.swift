@@ -165,6 +165,22 @@ struct BatchedMigrationTests {
         #expect(try ProcessRunner.conveyor(["migrations", "enable"], redisURL: redisURL, databaseURL: databaseURL).status == 0)
     }
 
+    @Test("finalize with --concurrency 3 runs batches in parallel: disjoint ranges, every row exactly once")
+    func parallelFinalize() throws {
+        let (_, redisURL) = try TestEnvironment.isolatedRedis()
+        let (db, databaseURL, _) = try TestEnvironment.isolatedPostgres(label: "bbmparallel")
+        try MigrationFixtures.createEvents(db, rows: 30_000)
+        let id = try queue(databaseURL, redisURL, extra: ["--batch-size", "1000", "--sub-batch-size", "500", "--interval", "0", "--pause-ms", "0"])
+        let output = try ProcessRunner.conveyor(
+            ["migrations", "finalize", "CopyColumnUsingBackgroundMigrationJob", "events", "id", copyArgs, "--concurrency", "3"],
+            redisURL: redisURL, databaseURL: databaseURL)
+        #expect(output.status == 0, "\(output.stderr)")
+        #expect(try status(db, id) == "finished")
+        #expect(try MigrationFixtures.copyState(db) == .init(rows: 30_000, wrong: 0, notExactlyOnce: 0))
+        #expect(try MigrationFixtures.overlappingJobs(db, migration: id) == 0)
+        #expect(try BatchedMigrationStore(db: db).jobs(of: id).count == 30)
+    }
+
     @Test("GitLab's pasted single-argument form finalizes too")
     func pastedFinalize() throws {
         let (_, redisURL) = try TestEnvironment.isolatedRedis()

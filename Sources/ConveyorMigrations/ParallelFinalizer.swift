@@ -1,0 +1,118 @@
+import ConveyorPostgres
+import Foundation
+import Logging
+
+/// Runs a finalizing migration's batches `concurrency` at a time. The caller holds the
+/// table's lease; this coordinator alone creates batches (so ranges never overlap) and
+/// hands them to lanes, each with its own PostgreSQL connection.
+struct ParallelFinalizer {
+    let runner: BatchedMigrationRunner
+    let migrationID: Int64
+    let settings: MigrationSettings
+    let concurrency: Int
+
+    /// Shared between the coordinator and the lanes, under its condition's lock.
+    final class Board: @unchecked Sendable {
+        let condition = NSCondition()
+        var waiting: [(BatchedJob, BatchedMigration)] = []
+        var inFlight: Set<Int64> = []
+        var finished: [(jobID: Int64, succeeded: Bool)] = []
+        var failure: (any Error)?
+        var closed = false
+    }
+
+    func run(progress: (Int, Int, BatchedMigration) -> Void) throws {
+        let board = Board()
+        let store = runner.store
+        let configuration = runner.db.configuration
+        let jobs = runner.jobs, logger = runner.logger, settings = self.settings
+        var threads: [Thread] = []
+        for lane in 0..<concurrency {
+            let thread = Thread {
+                var connection: PostgresConnection?
+                while true {
+                    board.condition.lock()
+                    while board.waiting.isEmpty && !board.closed { board.condition.wait() }
+                    if board.closed && board.waiting.isEmpty {
+                        board.condition.unlock()
+                        return
+                    }
+                    let (job, migration) = board.waiting.removeFirst()
+                    board.condition.unlock()
+                    var succeeded = false
+                    var error: (any Error)?
+                    do {
+                        if connection == nil { connection = try PostgresConnection(configuration) }
+                        let executor = BatchedJobExecutor(store: BatchedMigrationStore(db: connection!), jobs: jobs, settings: settings, logger: logger)
+                        succeeded = try executor.perform(job, of: migration) == .succeeded
+                    } catch let thrown {
+                        error = thrown
+                    }
+                    board.condition.lock()
+                    board.inFlight.remove(job.id)
+                    board.finished.append((job.id, succeeded))
+                    if let error, board.failure == nil { board.failure = error }
+                    board.condition.broadcast()
+                    board.condition.unlock()
+                }
+            }
+            thread.name = "finalize-\(lane)"
+            thread.start()
+            threads.append(thread)
+        }
+        defer {
+            board.condition.lock()
+            board.closed = true
+            board.condition.broadcast()
+            board.condition.unlock()
+            // Wait for lanes to finish their current batch before the lease is released.
+            board.condition.lock()
+            while !board.inFlight.isEmpty { board.condition.wait(until: Date().addingTimeInterval(0.1)) }
+            board.condition.unlock()
+        }
+
+        var batches = 0, failed = 0
+        while true {
+            board.condition.lock()
+            for result in board.finished {
+                batches += 1
+                if !result.succeeded { failed += 1 }
+            }
+            let hadResults = !board.finished.isEmpty
+            board.finished.removeAll()
+            if let failure = board.failure {
+                board.condition.unlock()
+                throw failure
+            }
+            let busy = board.inFlight.count
+            let excluded = Array(board.inFlight)
+            board.condition.unlock()
+
+            guard let migration = try store.find(migrationID), migration.status == .finalizing else { return }
+            if hadResults { progress(batches, failed, migration) }
+            if busy < concurrency {
+                var next: BatchedJob?
+                if let range = try runner.nextBatchRange(migration) {
+                    next = try store.createJob(for: migration, min: range.min, max: range.max)
+                } else {
+                    next = try store.retriableJob(of: migrationID, interruptedAreAbandoned: true, excluding: excluded)
+                }
+                if let next {
+                    board.condition.lock()
+                    board.inFlight.insert(next.id)
+                    board.waiting.append((next, migration))
+                    board.condition.broadcast()
+                    board.condition.unlock()
+                    continue
+                }
+                if busy == 0 {
+                    let result = try runner.finishIfDone(migration)
+                    if result != .waiting { return }
+                }
+            }
+            board.condition.lock()
+            if board.finished.isEmpty && board.failure == nil { board.condition.wait(until: Date().addingTimeInterval(0.5)) }
+            board.condition.unlock()
+        }
+    }
+}
