@@ -25,7 +25,8 @@ let package = Package(
 
         // Thin wrappers, each the only importer of its C module.
         .target(name: "ConveyorJSON"),
-        .target(name: "ConveyorPlatform"),
+        .target(name: "CConveyorPlatform"),
+        .target(name: "ConveyorPlatform", dependencies: ["CConveyorPlatform"]),
         .target(name: "ConveyorRedis", dependencies: ["CHiredis"]),
         .target(name: "ConveyorPostgres", dependencies: ["CLibPQ", "ConveyorJSON"]),
 
@@ -62,7 +63,7 @@ let package = Package(
             name: "ConveyorCLI",
             dependencies: [
                 "ConveyorJSON", "ConveyorRedis", "ConveyorPostgres", "ConveyorQueue", "ConveyorMigrations",
-                "ConveyorMetrics", "ConveyorWeb",
+                "ConveyorMetrics", "ConveyorWeb", "ConveyorPlatform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -2,6 +2,7 @@ import ArgumentParser
 import ConveyorMetrics
 import ConveyorMigrations
 import ConveyorQueue
+import ConveyorPlatform
 import Foundation
 import Logging
 
@@ -30,6 +31,9 @@ struct WorkerCommand: ParsableCommand {
         valueName: "QUEUE[,WEIGHT]"))
     var queues: [String] = []
 
+    @Option(help: "Run this many worker processes under a supervisor that restarts any that dies.")
+    var processes: Int?
+
     @Option(help: "Seconds to wait for running jobs on shutdown before pushing them back.")
     var timeout: Double = 25
 
@@ -45,12 +49,21 @@ struct WorkerCommand: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
+        if let processes { guard (1...256).contains(processes) else { throw ValidationError("--processes must be between 1 and 256") } }
+        if metricsPort != nil, processes != nil {
+            throw ValidationError("--metrics-port cannot be combined with --processes (each process would need its own port); scrape conveyor web /metrics, or run processes separately")
+        }
         if let metricsPort { guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be 0-65535") } }
         guard (1...1000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 1000") }
         guard timeout >= 0 else { throw ValidationError("--timeout must be ≥ 0 seconds") }
     }
 
     func run() throws {
+        if let processes {
+            try supervise(processes)
+            return
+        }
+        SupervisedChild.bindToSupervisor()
         let selector: QueueSelector
         do {
             selector = try QueueSelector(specs: queues.isEmpty ? WorkerConfiguration.defaultQueues : queues)
@@ -82,6 +95,37 @@ struct WorkerCommand: ParsableCommand {
         let code = worker.run()
         _ = signals
         _ = metricsServer
+        throw ExitCode(code)
+    }
+
+    /// `--processes N`: re-runs this command N times (without `--processes`) and keeps the
+    /// children running; TSTP is forwarded, TERM/INT stop them all and wait.
+    func supervise(_ count: Int) throws {
+        let logger = try connection.logger("conveyor.supervisor", output: .standardOutput)
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if let index = arguments.firstIndex(of: "--processes") {
+            arguments.removeSubrange(index...min(index + 1, arguments.count - 1))
+        }
+        arguments.removeAll { $0.hasPrefix("--processes=") }
+        let supervisor = ProcessSupervisor(
+            executable: ProcessSupervisor.currentExecutable, arguments: arguments, count: count,
+            stopGrace: .milliseconds(Int64(timeout * 1000)) + .seconds(15)
+        ) { event in
+            switch event.kind {
+            case .exited, .killed: logger.warning("\(event.message)")
+            default: logger.notice("\(event.message)")
+            }
+        }
+        let signals = SignalListener(signals: [SIGTERM, SIGINT, SIGTSTP, SIGTTIN]) { signal in
+            switch signal {
+            case SIGTSTP, SIGTTIN: supervisor.forward(signal)
+            default: supervisor.stop()
+            }
+        }
+        logger.notice("supervising \(count) worker processes", metadata: ["pid": "\(getpid())"])
+        let code = supervisor.run()
+        _ = signals
+        logger.notice("all worker processes stopped", metadata: ["status": "\(code)"])
         throw ExitCode(code)
     }
 }

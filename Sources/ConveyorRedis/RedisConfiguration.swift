@@ -34,6 +34,8 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var reconnectWait: Duration
     /// Shown in `CLIENT LIST`.
     public var clientName: String?
+    /// Password of the sentinels themselves (`REDIS_SENTINEL_PASSWORD`), when they need one.
+    public var sentinelPassword: String?
 
     public init(
         endpoint: Endpoint = .tcp(host: "127.0.0.1", port: 6379),
@@ -115,6 +117,7 @@ public struct RedisConfiguration: Sendable, Equatable {
                 sentinels.append(HostPort(host: host, port: port))
             }
             configuration.endpoint = .sentinel(sentinels: sentinels, master: master)
+            configuration.sentinelPassword = environment["REDIS_SENTINEL_PASSWORD"].flatMap { $0.isEmpty ? nil : $0 }
         }
         return configuration
     }

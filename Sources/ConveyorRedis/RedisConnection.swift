@@ -165,8 +165,18 @@ public final class RedisConnection {
         guard let raw else { throw failConnection(ctx) }
         defer { freeReplyObject(raw) }
         let reply = Self.convert(raw.assumingMemoryBound(to: redisReply.self))
-        if case .error(let message) = reply { throw RedisError(.server, message) }
+        if case .error(let message) = reply {
+            let error = RedisError(.server, message)
+            dropIfFailedOver(error)
+            throw error
+        }
         return reply
+    }
+
+    /// After a failover the old master answers READONLY (and blocked clients UNBLOCKED):
+    /// drop the connection so the next command finds the new master.
+    private func dropIfFailedOver(_ error: RedisError) {
+        if error.isReadOnly || error.isUnblocked { close() }
     }
 
     // MARK: - Pipelining
@@ -209,6 +219,7 @@ public final class RedisConnection {
         var replies: [RedisReply] = []
         replies.reserveCapacity(commands.count)
         for _ in commands { replies.append(try readReply()) }
+        if let failover = replies.lazy.compactMap(\.error).first(where: { $0.isReadOnly || $0.isUnblocked }) { dropIfFailedOver(failover) }
         return replies
     }
 

@@ -7,6 +7,7 @@ enum RedisSentinel {
         for sentinel in sentinels {
             var sentinelConfiguration = RedisConfiguration(
                 endpoint: .tcp(host: sentinel.host, port: sentinel.port),
+                password: configuration.sentinelPassword,
                 connectTimeout: configuration.connectTimeout,
                 commandTimeout: configuration.connectTimeout,
                 reconnectWait: .zero)

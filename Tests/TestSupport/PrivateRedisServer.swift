@@ -7,9 +7,13 @@ public final class PrivateRedisServer: @unchecked Sendable {
     public let directory: URL
     private var process: ChildProcess?
     private let extraArguments: [String]
+    private let configurationText: String?
 
-    public init(extraArguments: [String] = []) throws {
+    /// `configuration`: the text of a config file (written to the server's directory and
+    /// passed first, as sentinels need a writable one); `{port}` in it is replaced.
+    public init(extraArguments: [String] = [], configuration: String? = nil) throws {
         self.port = try PrivateRedisServer.freePort()
+        self.configurationText = configuration
         self.extraArguments = extraArguments
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-redis-\(getpid())-\(port)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -21,10 +25,17 @@ public final class PrivateRedisServer: @unchecked Sendable {
     public var url: String { "redis://127.0.0.1:\(port)/0" }
 
     public func start() throws {
+        var arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", directory.path, "--save", "", "--daemonize", "no"]
+        if let configurationText {
+            let file = directory.appendingPathComponent("redis.conf").path
+            if !FileManager.default.fileExists(atPath: file) {
+                try configurationText.replacingOccurrences(of: "{port}", with: String(port)).write(toFile: file, atomically: true, encoding: .utf8)
+            }
+            arguments = [file] + arguments
+        }
         let process = try ChildProcess(
             "redis-server",
-            ["--port", String(port), "--bind", "127.0.0.1", "--dir", directory.path, "--save", "", "--daemonize", "no"]
-                + extraArguments,
+            arguments + extraArguments,
             stdout: "/dev/null", stderr: "/dev/null")
         self.process = process
         let deadline = Date().addingTimeInterval(10)

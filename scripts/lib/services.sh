@@ -27,6 +27,7 @@ ensure_packages() {
   { [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]; } || missing+=(postgresql)
   command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
   if ! ruby -e 'require "sidekiq"' >/dev/null 2>&1; then missing+=(ruby-sidekiq); fi
+  command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
   if [ "${CONVEYOR_BROWSER:-1}" = 1 ]; then
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
@@ -48,12 +49,13 @@ ensure_packages() {
   command -v swift >/dev/null 2>&1 || die "swift is not on PATH (Swift 6.1 or newer is needed)"
 }
 
-# Selenium for the browser test, installed from PyPI into .data/pylib (not system-wide).
-ensure_selenium() {
-  if ! PYTHONPATH="$DATA/pylib" python3 -c 'import selenium' >/dev/null 2>&1; then
-    log "installing Selenium (PyPI) into .data/pylib"
-    python3 -m pip install --quiet --disable-pip-version-check --target "$DATA/pylib" selenium >/dev/null \
-      || python3 -m pip install --quiet --break-system-packages --target "$DATA/pylib" selenium >/dev/null
+# Python tools for tests, from PyPI into .data/pylib (not system-wide): Selenium for the
+# browser test, kubernetes-validate for the deploy manifests.
+ensure_python_tools() {
+  if ! PYTHONPATH="$DATA/pylib" python3 -c 'import selenium, kubernetes_validate' >/dev/null 2>&1; then
+    log "installing Selenium and kubernetes-validate (PyPI) into .data/pylib"
+    python3 -m pip install --quiet --disable-pip-version-check --target "$DATA/pylib" selenium kubernetes-validate >/dev/null 2>&1 \
+      || python3 -m pip install --quiet --break-system-packages --target "$DATA/pylib" selenium kubernetes-validate >/dev/null
   fi
   export CONVEYOR_TEST_PYTHONPATH="$DATA/pylib"
 }
