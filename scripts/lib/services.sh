@@ -162,7 +162,16 @@ stop_postgres() {
   pg_run "$PG_BIN/pg_ctl" -D "$dir" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 }
 
+stop_web() {
+  local pidfile="$DATA/web.pid"
+  if [ -f "$pidfile" ]; then
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  fi
+}
+
 stop_services() {
+  stop_web
   stop_redis
   stop_postgres
 }
