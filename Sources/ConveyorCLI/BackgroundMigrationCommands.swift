@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConveyorJSON
 import ConveyorMigrations
+import ConveyorPostgres
 import ConveyorQueue
 import Foundation
 
@@ -24,9 +25,7 @@ struct RemainingCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let coordinator = BackgroundMigrationCoordinator(
-                redis: try connection.redis(), registry: CLIRuntime.extensions.backgroundMigrations,
-                logger: try connection.logger("conveyor.remaining"), database: { try connection.postgres() })
+            let coordinator = try connection.coordinator("conveyor.remaining")
             let remaining = try coordinator.remaining(migrationClass)
             guard json else {
                 print(remaining.total)
@@ -74,9 +73,7 @@ struct StealCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let coordinator = BackgroundMigrationCoordinator(
-                redis: try connection.redis(), registry: CLIRuntime.extensions.backgroundMigrations,
-                logger: try connection.logger("conveyor.steal"), database: { try connection.postgres() })
+            let coordinator = try connection.coordinator("conveyor.steal")
             let interactive = stderrIsTerminal && !json
             var lastPrint = ContinuousClock.now
             do {
@@ -131,9 +128,7 @@ struct PendingCommand: ParsableCommand {
                 if json { printJSON(["pending": JSONValue(count)]) } else { print(count) }
                 return
             }
-            let coordinator = BackgroundMigrationCoordinator(
-                redis: try connection.redis(), registry: CLIRuntime.extensions.backgroundMigrations,
-                logger: try connection.logger("conveyor.pending"), database: { db })
+            let coordinator = try connection.coordinator("conveyor.pending", database: { db })
             let done = try coordinator.runPending(migrationClass) { row, error in
                 guard !json else { return }
                 print("Running pending job '\(row.className)' with arguments \(JSONValue.array(row.arguments))")
@@ -197,9 +192,7 @@ struct EnqueueRangeCommand: ParsableCommand {
     func run() throws {
         let other = try parseJSONArray(argsJSON, what: "ARGS_JSON")
         try reportingErrors {
-            let coordinator = BackgroundMigrationCoordinator(
-                redis: try connection.redis(), registry: CLIRuntime.extensions.backgroundMigrations,
-                logger: try connection.logger("conveyor.enqueue-range"), database: { try connection.postgres() })
+            let coordinator = try connection.coordinator("conveyor.enqueue-range")
             let schedule = try coordinator.enqueueRange(
                 migration: migrationClass, table: table, column: column, otherArguments: other, batchSize: batchSize,
                 delay: delay, initialDelay: initialDelay, track: track)
@@ -210,5 +203,14 @@ struct EnqueueRangeCommand: ParsableCommand {
                 print("The migration is expected to take at least \(Int(schedule.lastDelay)) seconds.")
             }
         }
+    }
+}
+
+extension ConnectionOptions {
+    /// The non-batched migration coordinator on this command's connections.
+    func coordinator(_ label: String, database: (() throws -> PostgresConnection)? = nil) throws -> BackgroundMigrationCoordinator {
+        BackgroundMigrationCoordinator(
+            redis: try redis(), registry: CLIRuntime.extensions.backgroundMigrations, logger: try logger(label),
+            database: database ?? { try postgres() })
     }
 }

@@ -27,10 +27,13 @@ struct ConveyorCommand: AsyncParsableCommand {
         abstract: "A Sidekiq-compatible job queue and worker with GitLab-style background migrations.",
         discussion: """
             Configuration comes from the environment:
-              REDIS_URL      redis://[user:password@]host:port/db (default redis://127.0.0.1:6379/0)
-              DATABASE_URL   postgres://user:password@host:port/db or a libpq conninfo string;
-                             libpq's PG* variables work when it is unset
-              REDIS_SENTINELS, REDIS_SENTINEL_MASTER   host:port,... and master name for Sentinel
+            REDIS_URL: redis://[user:password@]host:port/db
+              (default redis://127.0.0.1:6379/0)
+            DATABASE_URL: postgres://user:password@host:port/db or a libpq
+              conninfo string; libpq's PG* variables work when it is unset
+            REDIS_SENTINELS, REDIS_SENTINEL_MASTER: sentinels (host:port,...)
+              and the master's name, to find Redis through Sentinel
+            CONVEYOR_WEB_PASSWORD: required by `conveyor web` off loopback
             """,
         version: ConveyorVersion.string,
         subcommands: [

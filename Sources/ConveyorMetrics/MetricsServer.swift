@@ -56,12 +56,14 @@ public final class MetricsServer: Sendable {
         } else {
             response = "HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot found\n"
         }
-        var bytes = Array(response.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(client, &bytes[offset], bytes.count - offset)
-            if written <= 0 { return }
-            offset += written
+        let bytes = Array(response.utf8)
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(client, raw.baseAddress! + offset, raw.count - offset)
+                if written <= 0 { return }
+                offset += written
+            }
         }
     }
 }

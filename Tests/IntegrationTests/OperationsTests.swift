@@ -114,6 +114,26 @@ struct OperationsTests {
         #expect(worker.terminate() == 0)
     }
 
+    @Test("worker --metrics-port serves the process's own Prometheus metrics")
+    func workerMetrics() throws {
+        let (redis, redisURL) = try TestEnvironment.isolatedRedis()
+        let port = try PrivateRedisServer.freePort()
+        let worker = try ConveyorProcess(["worker", "-c", "2", "-q", "default", "--metrics-port", String(port)], redisURL: redisURL)
+        let client = QueueClient(redis: redis)
+        try client.enqueue("NoopJob")
+        try client.enqueue("NoopJob")
+        try client.enqueue("FailJob", retry: .disabled)
+        var text = ""
+        #expect(TestEnvironment.eventually(timeout: .seconds(30)) {
+            text = (try? ProcessRunner.run("curl", ["-sf", "http://127.0.0.1:\(port)/metrics"]).stdout) ?? ""
+            return text.contains("conveyor_worker_jobs_total{queue=\"default\",outcome=\"failed\"} 1")
+        }, "metrics were:\n\(text)")
+        #expect(text.contains("conveyor_worker_jobs_total{queue=\"default\",outcome=\"succeeded\"} 2"))
+        #expect(text.contains("conveyor_worker_job_duration_seconds_bucket"))
+        #expect(text.contains("conveyor_worker_concurrency 2"))
+        #expect(worker.terminate() == 0)
+    }
+
     @Test("deploy recipes: Kubernetes manifests validate, systemd units verify, the Procfile names both processes")
     func deployRecipes() throws {
         let root = TestEnvironment.repositoryRoot
