@@ -29,29 +29,50 @@ public struct ConveyorLogHandler: LogHandler {
         line.append(contentsOf: Self.levelName(event.level).utf8)
         line.append(contentsOf: ": ".utf8)
         line.append(contentsOf: event.message.description.utf8)
-        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) where event.metadata?[key] == nil {
-            Self.append(key, value, to: &line)
+        if !metadata.isEmpty {
+            for (key, value) in metadata.sorted(by: { $0.key < $1.key }) where event.metadata?[key] == nil {
+                Self.append(key, value, to: &line)
+            }
         }
         if let extra = event.metadata {
             // Fixed order for the per-job fields, so lines line up; then the rest sorted.
-            for key in ["jid", "class", "queue", "elapsed"] { if let value = extra[key] { Self.append(key, value, to: &line) } }
-            for (key, value) in extra.sorted(by: { $0.key < $1.key }) where !["jid", "class", "queue", "elapsed"].contains(key) {
-                Self.append(key, value, to: &line)
+            var fixed = 0
+            for key in Self.jobKeys {
+                if let value = extra[key] {
+                    Self.append(key, value, to: &line)
+                    fixed += 1
+                }
+            }
+            if extra.count > fixed {
+                for (key, value) in extra.sorted(by: { $0.key < $1.key }) where !Self.jobKeys.contains(key) {
+                    Self.append(key, value, to: &line)
+                }
             }
         }
         line.append(0x0A)
         output.write(line, urgent: event.level >= .warning)
     }
 
+    static let jobKeys = ["jid", "class", "queue", "elapsed"]
+
+    /// ` key=value`, quoting values with spaces (byte scans: no Foundation string search
+    /// on the per-job path).
     static func append(_ key: String, _ value: Logger.Metadata.Value, to line: inout [UInt8]) {
         line.append(0x20)
         line.append(contentsOf: key.utf8)
         line.append(UInt8(ascii: "="))
-        let text = value.description
-        if text.contains(" ") || text.isEmpty {
-            line.append(contentsOf: "\"\(text.replacingOccurrences(of: "\"", with: "\\\""))\"".utf8)
+        let text: String
+        if case .string(let string) = value { text = string } else { text = value.description }
+        let utf8 = text.utf8
+        if utf8.isEmpty || utf8.contains(0x20) {
+            line.append(UInt8(ascii: "\""))
+            for byte in utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { line.append(UInt8(ascii: "\\")) }
+                line.append(byte == 0x0A ? 0x20 : byte)
+            }
+            line.append(UInt8(ascii: "\""))
         } else {
-            line.append(contentsOf: text.utf8)
+            line.append(contentsOf: utf8)
         }
     }
 
