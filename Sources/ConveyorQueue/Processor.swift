@@ -161,14 +161,7 @@ final class Processor {
     }
 
     func requeue(list: String, queue: String, finished: Int) throws(RedisError) {
-        let count = try redis.evaluate(QueueScripts.requeue) { command in
-            command.append(3)
-            command.append(list)
-            command.append(RedisKeys.queue(queue))
-            command.append(RedisKeys.queues)
-            command.append(finished)
-            command.append(queue)
-        }
+        let count = try redis.evaluate(QueueScripts.requeue, QueueScripts.requeueArguments(list: list, queue: queue, finished: finished))
         if let count = count.int, count > 0 {
             logger.info("pushed unstarted jobs back", metadata: ["queue": "\(queue)", "count": "\(count)"])
         }

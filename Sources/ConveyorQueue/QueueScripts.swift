@@ -67,6 +67,18 @@ enum QueueScripts {
         return #items
         """)
 
+    /// The keys and arguments of `requeue` for one working list.
+    static func requeueArguments(list: String, queue: String, finished: Int) -> (inout RedisCommand) -> Void {
+        { command in
+            command.append(3)
+            command.append(list)
+            command.append(RedisKeys.queue(queue))
+            command.append(RedisKeys.queues)
+            command.append(finished)
+            command.append(queue)
+        }
+    }
+
     /// Finds working lists whose owner's `conveyor:alive:` key has expired and pushes
     /// their jobs back to the front of their queues.
     /// KEYS: registry hash, queues set. ARGV: none. Returns the number of jobs recovered.

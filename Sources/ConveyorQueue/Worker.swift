@@ -170,14 +170,7 @@ public final class Worker: Sendable {
             for (list, owner) in Processor.registryEntries(identity: state.identity, processor: index, queues: configuration.queues.names) {
                 let queue = String(owner.split(separator: "\t").last ?? "default")
                 let finished = running?.workingList == list ? state.processors[index].batchProgress.load(ordering: .relaxed) : 0
-                commands.append(RedisConnection.evalshaCommand(QueueScripts.requeue) { command in
-                    command.append(3)
-                    command.append(list)
-                    command.append(RedisKeys.queue(queue))
-                    command.append(RedisKeys.queues)
-                    command.append(finished)
-                    command.append(queue)
-                })
+                commands.append(RedisConnection.evalshaCommand(QueueScripts.requeue, QueueScripts.requeueArguments(list: list, queue: queue, finished: finished)))
             }
         }
         var total = 0
