@@ -175,8 +175,8 @@ struct MigrationsShow: ParsableCommand {
             if json {
                 var object = try migrationJSON(migration, db: db).objectValue ?? JSONObject()
                 object["failed_jobs"] = .array(try failed.map { job in
-                    var entry = jobJSON(job).objectValue ?? JSONObject()
-                    entry["transition_logs"] = .array(try store.transitionLogs(of: job.id).map(logJSON))
+                    var entry = job.json.objectValue ?? JSONObject()
+                    entry["transition_logs"] = .array(try store.transitionLogs(of: job.id).map(\.json))
                     return .object(entry)
                 })
                 printJSON(.object(object))
@@ -454,52 +454,7 @@ struct MigrationsWait: ParsableCommand {
 // MARK: - Output helpers
 
 func migrationJSON(_ migration: BatchedMigration, db: PostgresConnection) throws -> JSONValue {
-    let progress = try MigrationProgress.measure(migration, db: db)
-    var object = JSONObject()
-    object["id"] = JSONValue(migration.id)
-    object["job_class_name"] = .string(migration.jobClassName)
-    object["table_name"] = .string(migration.tableName)
-    object["column_name"] = .string(migration.columnName)
-    object["job_arguments"] = migration.jobArguments
-    object["status"] = JSONValue(migration.status.rawValue)
-    object["status_name"] = .string(migration.status.name)
-    object["min_value"] = JSONValue(migration.minValue)
-    object["max_value"] = JSONValue(migration.maxValue)
-    object["batch_size"] = JSONValue(migration.batchSize)
-    object["sub_batch_size"] = JSONValue(migration.subBatchSize)
-    object["max_batch_size"] = migration.maxBatchSize.map { JSONValue($0) } ?? nil
-    object["interval"] = JSONValue(migration.interval)
-    object["pause_ms"] = JSONValue(migration.pauseMilliseconds)
-    object["total_tuple_count"] = migration.totalTupleCount.map { JSONValue($0) } ?? nil
-    object["progress"] = progress.percent.map { JSONValue($0) } ?? nil
-    object["migrated_rows"] = JSONValue(progress.migratedRows)
-    object["rows_per_second"] = progress.rowsPerSecond.map { JSONValue($0) } ?? nil
-    object["eta_seconds"] = progress.etaSeconds.map { JSONValue($0) } ?? nil
-    object["jobs"] = .object(JSONObject(fields: BatchedJobStatus.allCases.map { .init(key: $0.name, value: JSONValue(progress.jobCounts[$0] ?? 0)) }))
-    object["on_hold_until"] = migration.onHoldUntil.map { .string(PostgresTimestamp.format($0)) } ?? nil
-    object["created_at"] = .string(PostgresTimestamp.format(migration.createdAt))
-    object["updated_at"] = .string(PostgresTimestamp.format(migration.updatedAt))
-    object["started_at"] = migration.startedAt.map { .string(PostgresTimestamp.format($0)) } ?? nil
-    object["finished_at"] = migration.finishedAt.map { .string(PostgresTimestamp.format($0)) } ?? nil
-    object["finalize_command"] = .string(migration.configuration.finalizeCommand)
-    return .object(object)
-}
-
-func jobJSON(_ job: BatchedJob) -> JSONValue {
-    [
-        "id": JSONValue(job.id), "min_value": JSONValue(job.minValue), "max_value": JSONValue(job.maxValue),
-        "batch_size": JSONValue(job.batchSize), "sub_batch_size": JSONValue(job.subBatchSize), "status": .string(job.status.name),
-        "attempts": JSONValue(job.attempts), "started_at": job.startedAt.map { .string(PostgresTimestamp.format($0)) } ?? nil,
-        "finished_at": job.finishedAt.map { .string(PostgresTimestamp.format($0)) } ?? nil, "metrics": job.metrics,
-    ]
-}
-
-func logJSON(_ log: BatchedJobTransitionLog) -> JSONValue {
-    [
-        "previous_status": .string(log.previousStatus?.name ?? "?"), "next_status": .string(log.nextStatus?.name ?? "?"),
-        "exception_class": log.exceptionClass.map { .string($0) } ?? nil, "exception_message": log.exceptionMessage.map { .string($0) } ?? nil,
-        "created_at": .string(PostgresTimestamp.format(log.createdAt)),
-    ]
+    migration.json(progress: try MigrationProgress.measure(migration, db: db))
 }
 
 func printTable(_ rows: [[String]]) {

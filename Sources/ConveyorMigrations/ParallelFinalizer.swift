@@ -67,7 +67,7 @@ struct ParallelFinalizer {
             board.condition.unlock()
             // Wait for lanes to finish their current batch before the lease is released.
             board.condition.lock()
-            while !board.inFlight.isEmpty { board.condition.wait(until: Date().addingTimeInterval(0.1)) }
+            while !board.inFlight.isEmpty { _ = board.condition.wait(until: Date().addingTimeInterval(0.1)) }
             board.condition.unlock()
         }
 
@@ -111,7 +111,7 @@ struct ParallelFinalizer {
                 }
             }
             board.condition.lock()
-            if board.finished.isEmpty && board.failure == nil { board.condition.wait(until: Date().addingTimeInterval(0.5)) }
+            if board.finished.isEmpty && board.failure == nil { _ = board.condition.wait(until: Date().addingTimeInterval(0.5)) }
             board.condition.unlock()
         }
     }

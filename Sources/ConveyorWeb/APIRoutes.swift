@@ -80,47 +80,13 @@ struct APIRoutes: Sendable {
         return (offset, limit)
     }
 
-    static func migrationJSON(_ m: BatchedMigration, _ progress: MigrationProgress) -> JSONValue {
-        var object = JSONObject()
-        object["id"] = JSONValue(m.id)
-        object["job_class_name"] = .string(m.jobClassName)
-        object["table_name"] = .string(m.tableName)
-        object["column_name"] = .string(m.columnName)
-        object["job_arguments"] = m.jobArguments
-        object["status"] = JSONValue(m.status.rawValue)
-        object["status_name"] = .string(m.status.name)
-        object["progress"] = progress.percent.map { JSONValue($0) } ?? nil
-        object["rows_per_second"] = progress.rowsPerSecond.map { JSONValue($0) } ?? nil
-        object["eta_seconds"] = progress.etaSeconds.map { JSONValue($0) } ?? nil
-        object["min_value"] = JSONValue(m.minValue)
-        object["max_value"] = JSONValue(m.maxValue)
-        object["batch_size"] = JSONValue(m.batchSize)
-        object["sub_batch_size"] = JSONValue(m.subBatchSize)
-        object["interval"] = JSONValue(m.interval)
-        object["pause_ms"] = JSONValue(m.pauseMilliseconds)
-        object["on_hold_until"] = m.onHoldUntil.map { .string(WebFormat.time($0)) } ?? nil
-        object["created_at"] = .string(WebFormat.time(m.createdAt))
-        object["updated_at"] = .string(WebFormat.time(m.updatedAt))
-        object["jobs"] = .object(JSONObject(fields: BatchedJobStatus.allCases.map { .init(key: $0.name, value: JSONValue(progress.jobCounts[$0] ?? 0)) }))
-        return .object(object)
-    }
-
-    static func jobJSON(_ job: BatchedJob) -> JSONValue {
-        [
-            "id": JSONValue(job.id), "min_value": JSONValue(job.minValue), "max_value": JSONValue(job.maxValue),
-            "batch_size": JSONValue(job.batchSize), "sub_batch_size": JSONValue(job.subBatchSize), "status": .string(job.status.name),
-            "attempts": JSONValue(job.attempts), "started_at": job.startedAt.map { .string(WebFormat.time($0)) } ?? nil,
-            "finished_at": job.finishedAt.map { .string(WebFormat.time($0)) } ?? nil, "metrics": job.metrics,
-        ]
-    }
-
     func migrations(_ request: Request) async throws -> Response {
         let tab = request.uri.queryParameters["tab"].flatMap { MigrationPages.Tab(rawValue: String($0)) } ?? .queued
         let listing = try await pool.run { c in try MigrationPages.listing(tab, c) }
         return Self.json([
             "tab": .string(tab.rawValue), "enabled": .bool(listing.enabled),
             "counts": .object(JSONObject(fields: MigrationPages.Tab.allCases.map { .init(key: $0.rawValue, value: JSONValue(listing.counts[$0] ?? 0)) })),
-            "migrations": .array(listing.rows.map { Self.migrationJSON($0.migration, $0.progress) }),
+            "migrations": .array(listing.rows.map { $0.migration.json(progress: $0.progress) }),
         ])
     }
 
@@ -130,8 +96,8 @@ struct APIRoutes: Sendable {
             let db = try MigrationPages.database(c)
             let store = BatchedMigrationStore(db: db)
             guard let m = try store.find(id) else { throw HTTPError(.notFound, message: "no batched background migration with id \(id)") }
-            guard case .object(var object) = Self.migrationJSON(m, try MigrationProgress.measure(m, db: db)) else { return nil }
-            object["failed_jobs"] = .array(try store.jobs(of: id, status: .failed).map(Self.jobJSON))
+            guard case .object(var object) = m.json(progress: try MigrationProgress.measure(m, db: db)) else { return nil }
+            object["failed_jobs"] = .array(try store.jobs(of: id, status: .failed).map(\.json))
             return .object(object)
         }
         return Self.json(value)
@@ -143,12 +109,8 @@ struct APIRoutes: Sendable {
         let value = try await pool.run { c -> JSONValue in
             let store = BatchedMigrationStore(db: try MigrationPages.database(c))
             guard let job = try store.job(jobID), job.migrationID == id else { throw HTTPError(.notFound, message: "no job \(jobID) in migration \(id)") }
-            guard case .object(var object) = Self.jobJSON(job) else { return nil }
-            object["transition_logs"] = .array(try store.transitionLogs(of: jobID).map { log in
-                ["previous_status": .string(log.previousStatus?.name ?? "?"), "next_status": .string(log.nextStatus?.name ?? "?"),
-                 "exception_class": log.exceptionClass.map { .string($0) } ?? nil, "exception_message": log.exceptionMessage.map { .string($0) } ?? nil,
-                 "created_at": .string(WebFormat.time(log.createdAt))]
-            })
+            guard case .object(var object) = job.json else { return nil }
+            object["transition_logs"] = .array(try store.transitionLogs(of: jobID).map(\.json))
             return .object(object)
         }
         return Self.json(value)

@@ -89,7 +89,7 @@ struct MigrationFaultTests {
         let store = BatchedMigrationStore(db: db)
         #expect(try TestEnvironment.eventually { try store.jobs(of: migration.id).contains { $0.status == .running } && store.jobs(of: migration.id).contains { $0.status == .succeeded } })
         try server.restart(downFor: 1)
-        let done = try TestEnvironment.eventually(timeout: .seconds(120)) {
+        let done = TestEnvironment.eventually(timeout: .seconds(120)) {
             (try? store.require(migration.id).status) == .finished
         }
         #expect(done, "migration did not finish after the restart; log:\n\(worker.log.suffix(2000))")
