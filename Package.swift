@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "conveyor", targets: ["conveyor"]),
+        .executable(name: "conveyor-web", targets: ["conveyor-web"]),
         .library(name: "ConveyorQueue", targets: ["ConveyorQueue"]),
         .library(name: "ConveyorMigrations", targets: ["ConveyorMigrations"]),
         .library(name: "ConveyorCLI", targets: ["ConveyorCLI"]),
@@ -21,14 +22,16 @@ let package = Package(
     targets: [
         // C shims: the only place the C libraries are named.
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
-        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // libpq is not linked: CLibPQ loads libpq.so.5 on the first PostgreSQL connection, so
+        // processes that only run Redis jobs never map it (headers from libpq-dev).
+        .target(name: "CLibPQ", linkerSettings: [.linkedLibrary("dl")]),
 
         // Thin wrappers, each the only importer of its C module.
         .target(name: "ConveyorJSON"),
         .target(name: "CConveyorPlatform"),
         .target(name: "ConveyorPlatform", dependencies: ["CConveyorPlatform"]),
-        .target(name: "ConveyorRedis", dependencies: ["CHiredis"]),
-        .target(name: "ConveyorPostgres", dependencies: ["CLibPQ", "ConveyorJSON"]),
+        .target(name: "ConveyorRedis", dependencies: ["CHiredis", "ConveyorPlatform"]),
+        .target(name: "ConveyorPostgres", dependencies: ["CLibPQ", "ConveyorJSON", "ConveyorPlatform"]),
 
         // Libraries.
         .target(
@@ -40,7 +43,7 @@ let package = Package(
         .target(
             name: "ConveyorMigrations",
             dependencies: [
-                "ConveyorJSON", "ConveyorRedis", "ConveyorPostgres", "ConveyorQueue",
+                "ConveyorJSON", "ConveyorRedis", "ConveyorPostgres", "ConveyorQueue", "ConveyorPlatform",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
@@ -63,11 +66,20 @@ let package = Package(
             name: "ConveyorCLI",
             dependencies: [
                 "ConveyorJSON", "ConveyorRedis", "ConveyorPostgres", "ConveyorQueue", "ConveyorMigrations",
-                "ConveyorMetrics", "ConveyorWeb", "ConveyorPlatform",
+                "ConveyorMetrics", "ConveyorPlatform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(name: "conveyor", dependencies: ["ConveyorCLI"]),
+        // The web server is its own program (`conveyor web` runs it) so workers never load the HTTP stack.
+        .executableTarget(
+            name: "conveyor-web",
+            dependencies: [
+                "ConveyorCLI", "ConveyorWeb", "ConveyorRedis", "ConveyorPostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "CustomWorker", dependencies: ["ConveyorCLI", "ConveyorQueue"], path: "Examples/CustomWorker"),
         .executableTarget(
@@ -81,6 +93,7 @@ let package = Package(
             path: "Tests/TestSupport"),
         .testTarget(name: "ConveyorJSONTests", dependencies: ["ConveyorJSON"]),
         .testTarget(name: "ConveyorRedisTests", dependencies: ["ConveyorRedis", "TestSupport"]),
+        .testTarget(name: "ConveyorPlatformTests", dependencies: ["ConveyorPlatform"]),
         .testTarget(name: "ConveyorPostgresTests", dependencies: ["ConveyorPostgres", "TestSupport"]),
         .testTarget(name: "ConveyorQueueTests", dependencies: ["ConveyorQueue", "TestSupport"]),
         .testTarget(name: "ConveyorMigrationsTests", dependencies: ["ConveyorMigrations", "TestSupport"]),
@@ -92,7 +105,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ConveyorQueue", "ConveyorMigrations", "TestSupport", "conveyor", "CustomWorker"],
+            dependencies: ["ConveyorQueue", "ConveyorMigrations", "ConveyorPlatform", "TestSupport", "conveyor", "conveyor-web", "CustomWorker"],
             exclude: ["Ruby", "Browser"]),
     ],
     swiftLanguageModes: [.v6]

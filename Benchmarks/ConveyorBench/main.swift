@@ -4,7 +4,7 @@ import ConveyorCLI
 import ConveyorJSON
 import ConveyorMigrations
 import ConveyorQueue
-import Foundation
+import FoundationEssentials
 
 /// Records when it ran: the last job of a throughput run.
 struct MarkJob: Job {

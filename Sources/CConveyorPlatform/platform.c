@@ -1,6 +1,17 @@
+#define _GNU_SOURCE
 #include "conveyor_platform.h"
+#include <pthread.h>
+#include <string.h>
 #include <sys/prctl.h>
 
 int conveyor_set_parent_death_signal(int signal) {
     return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0);
+}
+
+void conveyor_set_thread_name(const char *name) {
+    /* Linux limits thread names to 15 bytes plus the terminator. */
+    char shortened[16];
+    strncpy(shortened, name, sizeof shortened - 1);
+    shortened[sizeof shortened - 1] = 0;
+    pthread_setname_np(pthread_self(), shortened);
 }

@@ -3,7 +3,15 @@ import ConveyorJSON
 import ConveyorMigrations
 import ConveyorPostgres
 import ConveyorQueue
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import ConveyorPlatform
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct RemainingCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,7 +40,7 @@ struct RemainingCommand: ParsableCommand {
                 return
             }
             var tracked: JSONValue = nil
-            if ProcessInfo.processInfo.environment["DATABASE_URL"] != nil || ProcessInfo.processInfo.environment["PGHOST"] != nil,
+            if ProcessEnvironment["DATABASE_URL"] != nil || ProcessEnvironment["PGHOST"] != nil,
                 let db = try? connection.postgres(), (try? Schema.currentVersion(db)) ?? 0 > 0
             {
                 tracked = JSONValue(try BackgroundMigrationTracking.pendingCount(className: migrationClass, db))
@@ -80,9 +88,9 @@ struct StealCommand: ParsableCommand {
                 let summary = try coordinator.steal(migrationClass, retryDeadJobs: retryDeadJobs) { progress in
                     guard interactive, ContinuousClock.now - lastPrint > .milliseconds(200) else { return }
                     lastPrint = .now
-                    FileHandle.standardError.write(Data("\r\u{1B}[Kstealing: \(progress.performed) jobs run".utf8))
+                    writeToStandardError("\r\u{1B}[Kstealing: \(progress.performed) jobs run")
                 }
-                if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                if interactive { writeToStandardError("\r\u{1B}[K") }
                 if json {
                     printJSON(["performed": JSONValue(summary.performed), "seconds": JSONValue(summary.seconds),
                                "by_class": .object(JSONObject(fields: summary.byClass.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: JSONValue($0.value)) }))])
@@ -91,7 +99,7 @@ struct StealCommand: ParsableCommand {
                     print("stole and ran \(summary.performed) job\(summary.performed == 1 ? "" : "s") in \(formatDuration(summary.seconds))\(classes.isEmpty ? "" : " (\(classes))")")
                 }
             } catch let failure as BackgroundMigrationCoordinator.StealFailure {
-                if interactive { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                if interactive { writeToStandardError("\r\u{1B}[K") }
                 throw CLIError(message: "steal stopped after \(failure.summary.performed) job(s): \(failure.description)")
             }
         }

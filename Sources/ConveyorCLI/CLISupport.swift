@@ -4,7 +4,15 @@ import ConveyorMigrations
 import ConveyorPostgres
 import ConveyorQueue
 import ConveyorRedis
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import ConveyorPlatform
 import Logging
 import Synchronization
 
@@ -30,18 +38,24 @@ enum CLIRuntime {
 }
 
 /// A failure the CLI reports as one clear line on stderr, exiting with `code`.
-struct CLIError: Error, CustomStringConvertible {
-    let message: String
-    var code: Int32 = 1
-    var description: String { message }
+public struct CLIError: Error, CustomStringConvertible {
+    public let message: String
+    public var code: Int32 = 1
+    public var description: String { message }
+    public init(message: String, code: Int32 = 1) {
+        self.message = message
+        self.code = code
+    }
 }
 
 /// Options every command that talks to Redis/PostgreSQL shares.
-struct ConnectionOptions: ParsableArguments {
+public struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (env CONVEYOR_LOG_LEVEL).")
     var logLevel: String?
 
-    func redisConfiguration() throws -> RedisConfiguration {
+    public init() {}
+
+    public func redisConfiguration() throws -> RedisConfiguration {
         do { return try RedisConfiguration.fromEnvironment() } catch { throw CLIError(message: error.description) }
     }
 
@@ -49,7 +63,7 @@ struct ConnectionOptions: ParsableArguments {
 
     func redis() throws -> RedisConnection {
         do { return try RedisConnection(redisConfiguration()) } catch let error as RedisError {
-            throw CLIError(message: "\(error.description) (REDIS_URL=\(RedisConfiguration.redacted(ProcessInfo.processInfo.environment["REDIS_URL"] ?? RedisConfiguration.defaultURL)))")
+            throw CLIError(message: "\(error.description) (REDIS_URL=\(RedisConfiguration.redacted(ProcessEnvironment["REDIS_URL"] ?? RedisConfiguration.defaultURL)))")
         }
     }
 
@@ -59,8 +73,8 @@ struct ConnectionOptions: ParsableArguments {
         }
     }
 
-    func logger(_ label: String, output: LogOutput = .standardError, defaultLevel: Logger.Level = .info) throws -> Logger {
-        let text = logLevel ?? ProcessInfo.processInfo.environment["CONVEYOR_LOG_LEVEL"]
+    public func logger(_ label: String, output: LogOutput = .standardError, defaultLevel: Logger.Level = .info) throws -> Logger {
+        let text = logLevel ?? ProcessEnvironment["CONVEYOR_LOG_LEVEL"]
         var level = defaultLevel
         if let text {
             guard let parsed = Logger.Level(rawValue: text.lowercased() == "warn" ? "warning" : text.lowercased()) else {
@@ -74,7 +88,7 @@ struct ConnectionOptions: ParsableArguments {
 
 extension RedisConfiguration {
     static func redacted(_ url: String) -> String {
-        guard let at = url.lastIndex(of: "@"), let scheme = url.range(of: "://") else { return url }
+        guard let at = url.lastIndex(of: "@"), let scheme = url.firstRange(of: "://") else { return url }
         return String(url[..<scheme.upperBound]) + "***" + String(url[at...])
     }
 }
@@ -96,6 +110,17 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
+/// Writes text to stderr at once (progress lines that redraw themselves).
+func writeToStandardError(_ text: String) {
+    let bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes.withUnsafeBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
+        if written < 0 { if errno == EINTR { continue } else { return } }
+        offset += written
+    }
+}
+
 /// Prints a JSON value on stdout.
 func printJSON(_ value: JSONValue) {
     print(value.serialized())
@@ -114,11 +139,11 @@ func parseJSONArray(_ text: String, what: String) throws -> [JSONValue] {
 }
 
 func formatDuration(_ seconds: Double) -> String {
-    if seconds < 1 { return String(format: "%.0f ms", seconds * 1000) }
-    if seconds < 120 { return String(format: "%.1f s", seconds) }
-    if seconds < 7200 { return String(format: "%.1f min", seconds / 60) }
-    if seconds < 172_800 { return String(format: "%.1f h", seconds / 3600) }
-    return String(format: "%.1f days", seconds / 86400)
+    if seconds < 1 { return String(cFormat: "%.0f ms", seconds * 1000) }
+    if seconds < 120 { return String(cFormat: "%.1f s", seconds) }
+    if seconds < 7200 { return String(cFormat: "%.1f min", seconds / 60) }
+    if seconds < 172_800 { return String(cFormat: "%.1f h", seconds / 3600) }
+    return String(cFormat: "%.1f days", seconds / 86400)
 }
 
 /// Whether stdout is a terminal (for progress bars).

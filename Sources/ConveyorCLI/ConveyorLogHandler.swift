@@ -1,4 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import ConveyorPlatform
 import Logging
 import Synchronization
 
@@ -129,14 +137,13 @@ public final class LogOutput: Sendable {
         var key = pthread_key_t()
         pthread_key_create(&key, nil)
         self.key = key
-        let thread = Thread { [self] in
+        // Without the flusher, lines below warning would wait for 16 KiB: fatal if it cannot start.
+        try! DetachedThread.start(name: "log-flush", stackSize: 256 << 10) { [self] in
             while true {
-                Thread.sleep(forTimeInterval: 0.1)
+                blockingSleep(seconds: 0.1)
                 flush()
             }
         }
-        thread.name = "log-flush"
-        thread.start()
     }
 
     private static let flushAtExit: Void = {

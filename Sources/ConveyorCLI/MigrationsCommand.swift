@@ -2,7 +2,15 @@ import ArgumentParser
 import ConveyorJSON
 import ConveyorMigrations
 import ConveyorPostgres
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import ConveyorPlatform
 
 struct MigrationsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -148,7 +156,7 @@ struct MigrationsStatus: ParsableCommand {
                 if migration.isOnHold { status += " (on hold)" }
                 rows.append([
                     String(migration.id), migration.jobClassName, migration.tableName, migration.columnName, status,
-                    progress.percent.map { String(format: "%.2f%%", $0) } ?? "unknown", String(migration.batchSize),
+                    progress.percent.map { String(cFormat: "%.2f%%", $0) } ?? "unknown", String(migration.batchSize),
                     progress.rowsPerSecond.map { String(Int($0)) } ?? "-", progress.etaSeconds.map(formatDuration) ?? "-",
                 ])
             }
@@ -190,12 +198,12 @@ struct MigrationsShow: ParsableCommand {
                 ("min value", String(migration.minValue)), ("max value", String(migration.maxValue)),
                 ("batch size", String(migration.batchSize)), ("sub-batch size", String(migration.subBatchSize)),
                 ("interval", "\(migration.interval) s"), ("pause", "\(migration.pauseMilliseconds) ms"),
-                ("progress", progress.percent.map { String(format: "%.2f%%", $0) } ?? "unknown"),
+                ("progress", progress.percent.map { String(cFormat: "%.2f%%", $0) } ?? "unknown"),
                 ("rows/s", progress.rowsPerSecond.map { String(Int($0)) } ?? "-"), ("ETA", progress.etaSeconds.map(formatDuration) ?? "-"),
                 ("jobs", BatchedJobStatus.allCases.map { "\($0.name) \(progress.jobCounts[$0] ?? 0)" }.joined(separator: ", ")),
                 ("created", "\(migration.createdAt)"), ("updated", "\(migration.updatedAt)"),
             ]
-            for (name, value) in fields { print("\(name.padding(toLength: 15, withPad: " ", startingAt: 0)) \(value)") }
+            for (name, value) in fields { print("\(name.rightPadded(15)) \(value)") }
             if !failed.isEmpty {
                 print("\nFailed jobs:")
                 for job in failed {
@@ -290,7 +298,7 @@ struct MigrationsFinalize: ParsableCommand {
                 let measured = try? MigrationProgress.measure(progress.migration, db: db)
                 drawProgress(percent: measured?.percent ?? 0, label: "\(progress.batches) batches\(progress.failedBatches > 0 ? ", \(progress.failedBatches) failed" : "")")
             }
-            if stderrIsTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if stderrIsTerminal { writeToStandardError("\r\u{1B}[K") }
             print("migration \(final.id) (\(configuration.jobClassName) on \(configuration.tableName)) is \(final.status.name) after \(formatDuration((ContinuousClock.now - started).seconds)). Done.")
         }
     }
@@ -445,7 +453,7 @@ struct MigrationsWait: ParsableCommand {
                 }
                 print("Still waiting on \(unfinished.count) batched background migration(s): \(unfinished.map { "\($0.id) \($0.jobClassName) (\($0.status.name))" }.joined(separator: ", "))")
                 if let deadline, Date() > deadline { throw CLIError(message: "timed out waiting for batched background migrations") }
-                Thread.sleep(forTimeInterval: interval)
+                blockingSleep(seconds: interval)
             }
         }
     }
@@ -462,7 +470,7 @@ func printTable(_ rows: [[String]]) {
     let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
     for row in rows {
         print(row.enumerated().map { index, cell in
-            index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            index == row.count - 1 ? cell : cell.rightPadded(widths[index])
         }.joined(separator: "  "))
     }
 }
@@ -471,5 +479,5 @@ func drawProgress(percent: Double, label: String) {
     let width = 30
     let filled = Int(percent / 100 * Double(width))
     let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-    FileHandle.standardError.write(Data("\r\u{1B}[K[\(bar)] \(String(format: "%5.1f%%", percent)) \(label)".utf8))
+    writeToStandardError("\r\u{1B}[K[\(bar)] \(String(cFormat: "%5.1f%%", percent)) \(label)")
 }

@@ -1,7 +1,14 @@
 import ArgumentParser
 import ConveyorJSON
 import ConveyorQueue
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,9 +47,9 @@ struct StatsCommand: ParsableCommand {
                 print("No queues.")
             } else {
                 let width = max(5, stats.queues.map(\.name.count).max() ?? 5)
-                print("QUEUE".padding(toLength: width, withPad: " ", startingAt: 0) + "  " + "SIZE".leftPadded(10) + "  LATENCY")
+                print("QUEUE".rightPadded(width) + "  " + "SIZE".leftPadded(10) + "  LATENCY")
                 for queue in stats.queues {
-                    print(queue.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + String(queue.size).leftPadded(10) + "  " + formatDuration(queue.latency))
+                    print(queue.name.rightPadded(width) + "  " + String(queue.size).leftPadded(10) + "  " + formatDuration(queue.latency))
                 }
             }
         }
@@ -52,5 +59,9 @@ struct StatsCommand: ParsableCommand {
 extension String {
     func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+
+    func rightPadded(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }

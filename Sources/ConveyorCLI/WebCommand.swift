@@ -1,45 +1,35 @@
 import ArgumentParser
-import ConveyorPostgres
-import ConveyorRedis
-import ConveyorWeb
-import Foundation
-import Hummingbird
-import Logging
+import ConveyorPlatform
 
-struct WebCommand: AsyncParsableCommand {
+/// `conveyor web`: hands over to the `conveyor-web` program (built next to `conveyor`), so the
+/// HTTP stack is loaded only by the web process and workers stay small. Every argument,
+/// `--help` included, is passed on unchanged.
+struct WebCommand: ParsableCommand {
+    static let programName = "conveyor-web"
+
     static let configuration = CommandConfiguration(
         commandName: "web",
         abstract: "Serve the admin pages: queues (Sidekiq-style) and Background Migrations (GitLab-style).",
         discussion: """
-            Pages: / (dashboard), /busy, /queues, /scheduled, /retries, /dead,
-            /admin/background_migrations; JSON under /api/...; Prometheus text at /metrics.
-            Listens on 127.0.0.1:9292 by default. Any other address needs CONVEYOR_WEB_PASSWORD,
-            which every request must then send (HTTP Basic, any user name). Forms are protected
-            against CSRF; everything shown is escaped; a strict Content-Security-Policy applies.
+            Runs the conveyor-web program found next to this executable or on PATH, with the same
+            arguments and environment. `conveyor web --help` shows its options.
             """)
 
-    @Option(help: ArgumentHelp("Address to listen on.", valueName: "HOST:PORT"))
-    var bind = "127.0.0.1:9292"
+    @Argument(parsing: .captureForPassthrough, help: "Arguments for conveyor-web (see conveyor web --help).")
+    var arguments: [String] = []
 
-    @OptionGroup var connection: ConnectionOptions
-
-    func run() async throws {
-        let (host, port): (String, Int)
-        do { (host, port) = try WebConfiguration.parseBind(bind) } catch { throw ValidationError(error.description) }
-        let environment = ProcessInfo.processInfo.environment
-        var postgres: PostgresConfiguration? = PostgresConfiguration.fromEnvironment()
-        if environment["DATABASE_URL"] == nil && environment["PGHOST"] == nil && environment["PGDATABASE"] == nil { postgres = nil }
-        let configuration = WebConfiguration(
-            host: host, port: port, password: environment["CONVEYOR_WEB_PASSWORD"], redis: try connection.redisConfiguration(), postgres: postgres)
-        let logger = try connection.logger("conveyor.web")
-        let app: any ApplicationProtocol
-        do {
-            app = try WebApplication.build(configuration: configuration, batchedJobs: CLIRuntime.extensions.batchedJobs, logger: logger) { actual in
-                logger.notice("Conveyor web is listening on http://\(host.contains(":") ? "[\(host)]" : host):\(actual)/")
-            }
-        } catch let refused as WebConfiguration.Refused {
-            throw CLIError(message: refused.description)
+    func run() throws {
+        let executable = ProcessSupervisor.currentExecutable
+        guard let program = ProgramReplacement.locate(Self.programName, besides: executable) else {
+            throw CLIError(message: """
+                conveyor web runs the \(Self.programName) program, which is neither next to \(executable) nor on PATH.
+                Build it with: swift build -c release --static-swift-stdlib --product \(Self.programName)
+                """)
         }
-        try await app.runService()
+        do {
+            try ProgramReplacement.exec(program, arguments: [program] + arguments)
+        } catch {
+            throw CLIError(message: String(describing: error))
+        }
     }
 }

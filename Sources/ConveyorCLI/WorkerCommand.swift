@@ -3,7 +3,14 @@ import ConveyorMetrics
 import ConveyorMigrations
 import ConveyorQueue
 import ConveyorPlatform
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 
 struct WorkerCommand: ParsableCommand {

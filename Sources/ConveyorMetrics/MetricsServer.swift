@@ -1,4 +1,12 @@
+import ConveyorPlatform
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 
 /// A minimal HTTP server on a thread of its own that answers `GET /metrics` with the text
@@ -28,15 +36,13 @@ public final class MetricsServer: Sendable {
         }
         descriptor = fd
         self.port = Int(UInt16(bigEndian: address.sin_port))
-        let thread = Thread {
+        try DetachedThread.start(name: "metrics", stackSize: 512 << 10) {
             while true {
                 let client = accept(fd, nil, nil)
                 if client < 0 { if errno == EINTR { continue } else { return } }
                 Self.serve(client, render: render)
             }
         }
-        thread.name = "metrics"
-        thread.start()
         logger.info("serving metrics", metadata: ["address": "\(host):\(self.port)/metrics"])
     }
 

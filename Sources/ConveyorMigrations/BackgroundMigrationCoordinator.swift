@@ -3,7 +3,14 @@ import ConveyorPlatform
 import ConveyorPostgres
 import ConveyorQueue
 import ConveyorRedis
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 
 /// GitLab's `Gitlab::BackgroundMigration` coordinator: counts what is left (`remaining`),
@@ -354,7 +361,7 @@ final class StealClaimer {
 /// Keeps `conveyor:alive:<identity>` set while a long operation runs, from a thread of its
 /// own so a job that runs for minutes does not let the lease lapse.
 final class LeaseRenewer: @unchecked Sendable {
-    private let condition = NSCondition()
+    private let condition = ConditionLock()
     private var isStopped = false
 
     init(identity: String, configuration: RedisConfiguration, lease: Duration = .seconds(30)) throws {
@@ -362,10 +369,10 @@ final class LeaseRenewer: @unchecked Sendable {
         let milliseconds = Int(lease.seconds * 1000)
         try redis.command("SET", RedisKeys.alive(identity), "steal", "PX", milliseconds)
         nonisolated(unsafe) let connection = redis
-        let thread = Thread { [self] in
+        try DetachedThread.start(name: "lease") { [self] in
             condition.lock()
             while !isStopped {
-                _ = condition.wait(until: Date().addingTimeInterval(5))
+                condition.wait(timeout: .seconds(5))
                 if isStopped { break }
                 condition.unlock()
                 _ = try? connection.command("SET", RedisKeys.alive(identity), "steal", "PX", milliseconds)
@@ -373,8 +380,6 @@ final class LeaseRenewer: @unchecked Sendable {
             }
             condition.unlock()
         }
-        thread.name = "lease"
-        thread.start()
     }
 
     func stop() {

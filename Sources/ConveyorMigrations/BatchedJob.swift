@@ -1,6 +1,13 @@
 import ConveyorJSON
 import ConveyorPostgres
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A row of `batched_background_migration_jobs`: one batch of a migration.
 public struct BatchedJob: Sendable {

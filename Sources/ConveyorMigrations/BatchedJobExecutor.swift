@@ -1,7 +1,15 @@
 import ConveyorJSON
 import ConveyorPostgres
 import ConveyorQueue
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import ConveyorPlatform
 import Logging
 
 /// Runs one batch (GitLab's `BatchedMigrationWrapper`): marks it running, performs the job
@@ -51,7 +59,7 @@ struct BatchedJobExecutor {
             _ = try recordWithReconnect { try store.transition(running, to: .succeeded, metrics: .object(metrics)) }
             logger.info("batch succeeded", metadata: [
                 "migration": "\(migration.id)", "job": "\(job.id)", "range": "\(job.minValue)-\(job.maxValue)",
-                "rows": "\(context?.rowsTouched ?? 0)", "seconds": "\(String(format: "%.3f", elapsed))",
+                "rows": "\(context?.rowsTouched ?? 0)", "seconds": "\(String(cFormat: "%.3f", elapsed))",
             ])
             return .succeeded
         }

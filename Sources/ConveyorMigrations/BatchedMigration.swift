@@ -1,6 +1,14 @@
 import ConveyorJSON
 import ConveyorPostgres
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import ConveyorPlatform
 
 /// A row of `batched_background_migrations`.
 public struct BatchedMigration: Sendable {
@@ -96,16 +104,18 @@ public struct MigrationConfiguration: Sendable, Equatable, CustomStringConvertib
     }
 
     static func shellQuote(_ text: String) -> String {
-        let safe = text.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "_-./:".unicodeScalars.contains($0) }
+        let safe = text.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "_-./:".unicodeScalars.contains($0)
+        }
         if safe && !text.isEmpty { return text }
-        return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return "'" + text.replacing("'", with: "'\\''") + "'"
     }
 
     /// Parses GitLab's single-argument rake form, as pasted from an error message:
     /// `[CopyColumnUsingBackgroundMigrationJob,events,id,'[["id"]\, ["id_convert_to_bigint"]]']`
     /// (also without brackets, quotes or backslashes).
     public static func parseRakeArgument(_ text: String) throws -> MigrationConfiguration {
-        var body = text.trimmingCharacters(in: .whitespaces)
+        var body = text.trimmed()
         if let start = body.firstIndex(of: "["), body.hasSuffix("]"), !body.hasPrefix("[[") {
             // Strip "gitlab:background_migrations:finalize" or similar prefixes too.
             body = String(body[body.index(after: start)..<body.index(before: body.endIndex)])
@@ -129,12 +139,12 @@ public struct MigrationConfiguration: Sendable, Equatable, CustomStringConvertib
             case "[", "{": depth += 1; current.append(c)
             case "]", "}": depth -= 1; current.append(c)
             case "," where depth == 0 && parts.count < 3:
-                parts.append(current.trimmingCharacters(in: .whitespaces))
+                parts.append(current.trimmed())
                 current = ""
             default: current.append(c)
             }
         }
-        parts.append(current.trimmingCharacters(in: .whitespaces))
+        parts.append(current.trimmed())
         guard parts.count == 3 || parts.count == 4, parts.prefix(3).allSatisfy({ !$0.isEmpty }) else {
             throw MigrationError(.invalidArguments, "expected [JobClass,table,column,'job_arguments_json'], got '\(text)'")
         }

@@ -1,6 +1,14 @@
 import ConveyorJSON
 import ConveyorPostgres
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import ConveyorPlatform
 import Logging
 
 /// A batched migration job: what runs for each batch (GitLab's `BatchedMigrationJob`
@@ -70,7 +78,7 @@ public final class BatchedJobContext {
         var start: Int64? = minValue
         var first = true
         while let from = start {
-            if !first, pauseMilliseconds > 0 { Thread.sleep(forTimeInterval: Double(pauseMilliseconds) / 1000) }
+            if !first, pauseMilliseconds > 0 { blockingSleep(seconds: Double(pauseMilliseconds) / 1000) }
             first = false
             let began = ContinuousClock.now
             do {

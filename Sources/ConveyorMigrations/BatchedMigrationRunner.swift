@@ -1,6 +1,14 @@
 import ConveyorJSON
 import ConveyorPostgres
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import ConveyorPlatform
 import Logging
 
 /// Drives batched migrations (GitLab's `BatchedMigrationRunner`): one batch at a time
@@ -165,7 +173,7 @@ public struct BatchedMigrationRunner {
         while try !tryLockTable(migration.tableName) {
             if !waited { logger.notice("waiting for the batch in flight on \(migration.tableName) to finish") }
             waited = true
-            Thread.sleep(forTimeInterval: 0.1)
+            blockingSleep(seconds: 0.1)
         }
         defer { unlockTable(migration.tableName) }
         if concurrency > 1 {
@@ -188,7 +196,7 @@ public struct BatchedMigrationRunner {
             }
             switch step {
             case .waiting, .locked:
-                Thread.sleep(forTimeInterval: 0.1)
+                blockingSleep(seconds: 0.1)
             case .ranBatch(_, let succeeded):
                 report.batches += 1
                 if !succeeded { report.failedBatches += 1 }

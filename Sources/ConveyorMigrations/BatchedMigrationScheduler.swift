@@ -2,7 +2,15 @@ import ConveyorJSON
 import ConveyorPostgres
 import ConveyorQueue
 import ConveyorRedis
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import ConveyorPlatform
 import Logging
 
 /// Runs inside worker processes (GitLab's cron worker, but every few seconds): picks the
@@ -35,7 +43,7 @@ public struct BatchedMigrationScheduler: WorkerService {
                 }
             }
             let deadline = ContinuousClock.now + tick
-            while ContinuousClock.now < deadline, !context.isQuiet { Thread.sleep(forTimeInterval: 0.05) }
+            while ContinuousClock.now < deadline, !context.isQuiet { blockingSleep(seconds: 0.05) }
         }
     }
 

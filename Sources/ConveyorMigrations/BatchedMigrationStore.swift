@@ -1,6 +1,13 @@
 import ConveyorJSON
 import ConveyorPostgres
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// SQL access to the batched migration tables. Table and column names from users are
 /// resolved through the catalog and quoted; every value is a bind.

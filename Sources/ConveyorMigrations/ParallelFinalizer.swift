@@ -1,5 +1,13 @@
 import ConveyorPostgres
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import ConveyorPlatform
 import Logging
 
 /// Runs a finalizing migration's batches `concurrency` at a time. The caller holds the
@@ -13,7 +21,7 @@ struct ParallelFinalizer {
 
     /// Shared between the coordinator and the lanes, under its condition's lock.
     final class Board: @unchecked Sendable {
-        let condition = NSCondition()
+        let condition = ConditionLock()
         var waiting: [(BatchedJob, BatchedMigration)] = []
         var inFlight: Set<Int64> = []
         var finished: [(jobID: Int64, succeeded: Bool)] = []
@@ -26,9 +34,8 @@ struct ParallelFinalizer {
         let store = runner.store
         let configuration = runner.db.configuration
         let jobs = runner.jobs, logger = runner.logger, settings = self.settings
-        var threads: [Thread] = []
         for lane in 0..<concurrency {
-            let thread = Thread {
+            try DetachedThread.start(name: "finalize-\(lane)") {
                 var connection: PostgresConnection?
                 while true {
                     board.condition.lock()
@@ -56,9 +63,6 @@ struct ParallelFinalizer {
                     board.condition.unlock()
                 }
             }
-            thread.name = "finalize-\(lane)"
-            thread.start()
-            threads.append(thread)
         }
         defer {
             board.condition.lock()
@@ -67,7 +71,7 @@ struct ParallelFinalizer {
             board.condition.unlock()
             // Wait for lanes to finish their current batch before the lease is released.
             board.condition.lock()
-            while !board.inFlight.isEmpty { _ = board.condition.wait(until: Date().addingTimeInterval(0.1)) }
+            while !board.inFlight.isEmpty { board.condition.wait(timeout: .milliseconds(100)) }
             board.condition.unlock()
         }
 
@@ -111,7 +115,7 @@ struct ParallelFinalizer {
                 }
             }
             board.condition.lock()
-            if board.finished.isEmpty && board.failure == nil { _ = board.condition.wait(until: Date().addingTimeInterval(0.5)) }
+            if board.finished.isEmpty && board.failure == nil { board.condition.wait(timeout: .milliseconds(500)) }
             board.condition.unlock()
         }
     }

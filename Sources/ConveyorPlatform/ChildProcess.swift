@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A child process started with `posix_spawn`, with every signal unblocked and at its
 /// default disposition: a parent whose threads block signals (test runners, Dispatch)
@@ -7,7 +14,7 @@ public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     public let executable: String
     public let arguments: [String]
-    private let lock = NSLock()
+    private let lock = ConditionLock()
     private var status: Int32?
 
     public struct SpawnError: Error, CustomStringConvertible {
@@ -44,7 +51,7 @@ public final class ChildProcess: @unchecked Sendable {
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let env = (environment ?? ProcessEnvironment.current).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { env.forEach { free($0) } }
         var child: pid_t = 0
         let result = posix_spawnp(&child, executable, &actions, &attributes, argv, env)

@@ -1,5 +1,12 @@
 import CConveyorPlatform
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs N copies of a command and keeps them running: a child that dies is restarted
 /// after a backoff (1 s doubling to 60 s, reset once a child has lived a minute); TSTP is
@@ -20,7 +27,7 @@ public final class ProcessSupervisor: @unchecked Sendable {
     let count: Int
     let stopGrace: Duration
     let report: @Sendable (Event) -> Void
-    private let lock = NSLock()
+    private let lock = ConditionLock()
     private var children: [ChildProcess?]
     private var startedAt: [ContinuousClock.Instant]
     private var backoff: [Duration]
@@ -43,7 +50,10 @@ public final class ProcessSupervisor: @unchecked Sendable {
 
     /// The path of the running executable, for re-running ourselves.
     public static var currentExecutable: String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return CommandLine.arguments[0] }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public var pids: [pid_t] {
@@ -61,7 +71,7 @@ public final class ProcessSupervisor: @unchecked Sendable {
             lock.unlock()
             if isStopping { break }
             for slot in 0..<count { check(slot) }
-            Thread.sleep(forTimeInterval: 0.1)
+            blockingSleep(seconds: 0.1)
         }
         return shutdown()
     }
@@ -78,7 +88,7 @@ public final class ProcessSupervisor: @unchecked Sendable {
     }
 
     private func start(_ slot: Int) {
-        var environment = ProcessInfo.processInfo.environment
+        var environment = ProcessEnvironment.current
         environment["CONVEYOR_SUPERVISOR_PID"] = String(getpid())
         environment["CONVEYOR_WORKER_INDEX"] = String(slot)
         do {
@@ -146,7 +156,7 @@ public final class ProcessSupervisor: @unchecked Sendable {
 /// Called early by a supervised child: if the supervisor dies, the kernel sends us TERM.
 public enum SupervisedChild {
     public static func bindToSupervisor() {
-        guard let text = ProcessInfo.processInfo.environment["CONVEYOR_SUPERVISOR_PID"], let supervisor = pid_t(text) else { return }
+        guard let text = ProcessEnvironment["CONVEYOR_SUPERVISOR_PID"], let supervisor = pid_t(text) else { return }
         _ = conveyor_set_parent_death_signal(SIGTERM)
         // The supervisor may have died before prctl took effect.
         if getppid() != supervisor { kill(getpid(), SIGTERM) }

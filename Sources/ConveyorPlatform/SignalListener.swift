@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Delivers POSIX signals to a Swift closure on a thread of its own, using the self-pipe
 /// trick: the C handler only writes the signal number to a pipe, which is safe in a
@@ -6,7 +13,6 @@ import Foundation
 public final class SignalListener: @unchecked Sendable {
     nonisolated(unsafe) private static var writeDescriptor: Int32 = -1
     private let readDescriptor: Int32
-    private let thread: Thread
 
     /// Installs handlers for `signals` and calls `handler` for each one received.
     /// One listener per process.
@@ -31,7 +37,8 @@ public final class SignalListener: @unchecked Sendable {
         for signalNumber in signals { sigaddset(&unblock, signalNumber) }
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         let descriptor = readDescriptor
-        thread = Thread {
+        // Without this thread no signal is ever handled: failing to start it is fatal.
+        try! DetachedThread.start(name: "signals", stackSize: 256 << 10) {
             var byte: UInt8 = 0
             while true {
                 let count = read(descriptor, &byte, 1)
@@ -42,8 +49,6 @@ public final class SignalListener: @unchecked Sendable {
                 }
             }
         }
-        thread.name = "signals"
-        thread.start()
     }
 
     public static func name(of signal: Int32) -> String {

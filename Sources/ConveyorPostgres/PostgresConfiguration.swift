@@ -1,4 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import ConveyorPlatform
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How to reach PostgreSQL: a libpq connection string (URL or `key=value` conninfo).
 /// Empty means libpq's own defaults and `PG*` environment variables.
@@ -22,7 +30,7 @@ public struct PostgresConfiguration: Sendable, Equatable {
     }
 
     /// `DATABASE_URL` if set, otherwise libpq's `PG*` variables.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> PostgresConfiguration {
+    public static func fromEnvironment(_ environment: [String: String] = ProcessEnvironment.current) -> PostgresConfiguration {
         PostgresConfiguration(connectionString: environment["DATABASE_URL"] ?? "")
     }
 
@@ -30,13 +38,13 @@ public struct PostgresConfiguration: Sendable, Equatable {
     public var displayName: String {
         if connectionString.isEmpty { return "PostgreSQL from PG* environment defaults" }
         var text = connectionString
-        if let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].firstIndex(of: "@") {
+        if let scheme = text.firstRange(of: "://"), let at = text[scheme.upperBound...].firstIndex(of: "@") {
             let userinfo = text[scheme.upperBound..<at]
             if let colon = userinfo.firstIndex(of: ":") {
                 text.replaceSubrange(text.index(after: colon)..<at, with: "***")
             }
         }
-        if let range = text.range(of: #"password\s*=\s*('[^']*'|\S+)"#, options: .regularExpression) {
+        if let range = text.firstMatch(of: #/password\s*=\s*('[^']*'|\S+)/#)?.range {
             text.replaceSubrange(range, with: "password=***")
         }
         return text

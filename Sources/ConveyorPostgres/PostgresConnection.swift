@@ -1,5 +1,13 @@
 import CLibPQ
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import ConveyorPlatform
 
 /// A blocking libpq connection. Parameterised queries only (`PQexecParams`).
 ///
@@ -46,6 +54,9 @@ public final class PostgresConnection {
     // MARK: - Connecting
 
     private func connect() throws(PostgresError) {
+        guard conveyor_libpq_load() == 0 else {
+            throw PostgresError(.connectionFailed, String(cString: conveyor_libpq_load_error()))
+        }
         close()
         catalogCache.removeAll()
         activeStatementTimeout = nil
@@ -91,7 +102,7 @@ public final class PostgresConnection {
                 lastError = error
             }
             if ContinuousClock.now + delay > deadline { break }
-            Thread.sleep(forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+            blockingSleep(seconds: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
             delay = min(delay * 2, .seconds(1))
         }
         throw lastError
@@ -268,7 +279,7 @@ public final class PostgresConnection {
 
     static func trimmed(_ message: UnsafePointer<CChar>?) -> String {
         guard let message else { return "" }
-        return String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines)
+        return String(cString: message).trimmed()
     }
 
     static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reads and writes `timestamptz` text. Connections set `DateStyle=ISO` and
 /// `TimeZone=UTC`, so values arrive as `2026-11-25 13:13:21.123456+00`.

@@ -1,6 +1,14 @@
 import ConveyorJSON
 import ConveyorPostgres
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import ConveyorPlatform
 
 /// Does nothing: for throughput benchmarks and smoke tests.
 public struct NoopJob: Job {
@@ -29,7 +37,7 @@ public struct SleepJob: Job {
         let deadline = ContinuousClock.now + .milliseconds(milliseconds)
         while ContinuousClock.now < deadline {
             let left = deadline - ContinuousClock.now
-            Thread.sleep(forTimeInterval: min(0.05, Double(left.components.attoseconds) / 1e18 + Double(left.components.seconds)))
+            blockingSleep(seconds: min(0.05, Double(left.components.attoseconds) / 1e18 + Double(left.components.seconds)))
         }
     }
 }

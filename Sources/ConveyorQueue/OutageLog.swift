@@ -1,3 +1,4 @@
+import ConveyorPlatform
 import ConveyorRedis
 import Logging
 
@@ -24,7 +25,7 @@ final class OutageLog {
 
     func recovered() {
         guard let since else { return }
-        logger.notice("\(what) is back", metadata: ["downtime": "\(String(format: "%.1f", (ContinuousClock.now - since).seconds))s"])
+        logger.notice("\(what) is back", metadata: ["downtime": "\(String(cFormat: "%.1f", (ContinuousClock.now - since).seconds))s"])
         self.since = nil
         backoff = .milliseconds(100)
     }

@@ -1,6 +1,14 @@
 import ConveyorJSON
 import ConveyorRedis
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import ConveyorPlatform
 import Logging
 
 /// One processor thread: fetches batches with reliable fetch, runs each job, records
@@ -88,7 +96,7 @@ final class Processor {
     private func pause(_ duration: Duration) {
         let deadline = ContinuousClock.now + duration
         while ContinuousClock.now < deadline, !state.isQuiet {
-            Thread.sleep(forTimeInterval: 0.05)
+            blockingSleep(seconds: 0.05)
         }
     }
 

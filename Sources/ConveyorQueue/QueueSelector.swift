@@ -24,7 +24,7 @@ public struct QueueSelector: Sendable, Equatable {
         var entries: [Entry] = []
         var weighted = false
         for spec in specs {
-            let parts = spec.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let parts = spec.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmed() }
             guard let name = parts.first, !name.isEmpty, parts.count <= 2 else {
                 throw InvalidQueue(description: "queue '\(spec)' is not NAME or NAME,WEIGHT")
             }

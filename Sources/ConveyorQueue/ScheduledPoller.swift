@@ -1,6 +1,14 @@
 import ConveyorJSON
 import ConveyorRedis
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import ConveyorPlatform
 import Logging
 
 /// Moves due jobs from `retry` and `schedule` to their queues: one pipelined read of
@@ -34,7 +42,7 @@ final class ScheduledPoller {
             }
             let deadline = Date().addingTimeInterval(wait)
             while !shouldStop(), Date() < deadline {
-                Thread.sleep(forTimeInterval: min(0.05, max(0, deadline.timeIntervalSinceNow)))
+                blockingSleep(seconds: min(0.05, max(0, deadline.timeIntervalSinceNow)))
             }
         }
     }

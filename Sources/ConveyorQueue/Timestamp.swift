@@ -1,5 +1,12 @@
 import ConveyorJSON
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Sidekiq timestamps: floats are epoch seconds (Sidekiq ≤ 7, and what Conveyor writes),
 /// integers beyond 10^11 are epoch milliseconds (Sidekiq 8). Both read as seconds.

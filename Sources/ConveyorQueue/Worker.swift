@@ -1,6 +1,13 @@
 import ConveyorPlatform
 import ConveyorRedis
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Synchronization
 
@@ -75,10 +82,9 @@ public final class Worker: Sendable {
             logger.error("first heartbeat failed", metadata: ["error": "\(error)"])
         }
 
-        var threads: [Thread] = []
         for index in 0..<configuration.concurrency {
             runningProcessors.add(1, ordering: .relaxed)
-            threads.append(spawn("processor-\(index)") { [self] in
+            spawn("processor-\(index)") { [self] in
                 defer {
                     state.processors[index].finished.store(true, ordering: .relaxed)
                     runningProcessors.subtract(1, ordering: .relaxed)
@@ -89,11 +95,11 @@ public final class Worker: Sendable {
                         processor = try Processor(index: index, configuration: configuration, registry: registry, state: state, logger: logger)
                     } catch {
                         logger.error("processor cannot connect to Redis, retrying", metadata: ["error": "\(error)"])
-                        Thread.sleep(forTimeInterval: 1)
+                        blockingSleep(seconds: 1)
                     }
                 }
                 processor?.run()
-            })
+            }
         }
         let auxiliaryRunning = RunningCount(2 + services.count)
         spawn("scheduler") { [self] in
@@ -123,7 +129,7 @@ public final class Worker: Sendable {
             }
         }
 
-        while !state.isStopping { Thread.sleep(forTimeInterval: 0.05) }
+        while !state.isStopping { blockingSleep(seconds: 0.05) }
         return shutdown(heartbeat: heartbeat, auxiliaryRunning: auxiliaryRunning)
     }
 
@@ -133,12 +139,12 @@ public final class Worker: Sendable {
             logger.info("pausing to allow jobs to finish")
         }
         while runningProcessors.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
-            Thread.sleep(forTimeInterval: 0.02)
+            blockingSleep(seconds: 0.02)
         }
         // The heartbeat thread has stopped using its connection once it has returned.
         let auxiliaryDeadline = ContinuousClock.now + .seconds(5)
         while auxiliaryRunning.value > 0, ContinuousClock.now < auxiliaryDeadline {
-            Thread.sleep(forTimeInterval: 0.02)
+            blockingSleep(seconds: 0.02)
         }
         // Jobs still running past the timeout, and anything else left in this process's
         // working lists, go back to the front of their queues; they will run again
@@ -193,7 +199,7 @@ public final class Worker: Sendable {
                     logger.error("cannot connect to Redis, retrying", metadata: ["role": .string(role), "error": "\(error)"])
                     reported = true
                 }
-                Thread.sleep(forTimeInterval: 1)
+                blockingSleep(seconds: 1)
             }
         }
         return nil
@@ -201,16 +207,17 @@ public final class Worker: Sendable {
 
     private func sleep(_ duration: Duration) {
         let deadline = ContinuousClock.now + duration
-        while ContinuousClock.now < deadline, !state.isStopping { Thread.sleep(forTimeInterval: 0.05) }
+        while ContinuousClock.now < deadline, !state.isStopping { blockingSleep(seconds: 0.05) }
     }
 
-    @discardableResult
-    private func spawn(_ name: String, _ body: @escaping @Sendable () -> Void) -> Thread {
-        let thread = Thread(block: body)
-        thread.name = name
-        thread.stackSize = 4 << 20
-        thread.start()
-        return thread
+    private func spawn(_ name: String, _ body: @escaping @Sendable () -> Void) {
+        do {
+            try DetachedThread.start(name: name, body)
+        } catch {
+            // Out of threads: nothing this process can run safely; supervisors restart it.
+            logger.critical("\(error)")
+            fatalError("\(error)")
+        }
     }
 }
 

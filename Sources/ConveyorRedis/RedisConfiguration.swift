@@ -1,4 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import ConveyorPlatform
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where and how to connect. Built from `REDIS_URL` (and, for Sentinel,
 /// `REDIS_SENTINELS` + `REDIS_SENTINEL_MASTER`), with every default set here.
@@ -61,14 +69,14 @@ public struct RedisConfiguration: Sendable, Equatable {
     /// `rediss://` is refused: Debian's hiredis is built without TLS.
     public init(url string: String) throws(RedisError) {
         self.init()
-        let trimmed = string.trimmingCharacters(in: .whitespaces)
-        guard let components = URLComponents(string: trimmed), let scheme = components.scheme?.lowercased() else {
+        let trimmed = string.trimmed()
+        guard let components = try? RedisURL(trimmed) else {
             throw RedisError(.invalidConfiguration, "'\(Self.redacted(trimmed))' is not a URL; expected redis://[user:password@]host:port/db or unix:///path")
         }
-        let query = Dictionary(
-            (components.queryItems ?? []).map { ($0.name.lowercased(), $0.value ?? "") }, uniquingKeysWith: { $1 })
-        username = components.percentEncodedUser.flatMap { $0.removingPercentEncoding }.flatMap { $0.isEmpty ? nil : $0 }
-        password = components.percentEncodedPassword.flatMap { $0.removingPercentEncoding }
+        let scheme = components.scheme
+        let query = Dictionary(components.query.map { ($0.name.lowercased(), $0.value) }, uniquingKeysWith: { $1 })
+        username = components.user.flatMap { $0.isEmpty ? nil : $0 }
+        password = components.password
         if let p = query["password"] { password = p }
         if let u = query["username"] { username = u }
         switch scheme {
@@ -76,8 +84,8 @@ public struct RedisConfiguration: Sendable, Equatable {
             let host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
             let port = components.port ?? 6379
             guard (1...65535).contains(port) else { throw RedisError(.invalidConfiguration, "port \(port) is out of range") }
-            endpoint = .tcp(host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port: port)
-            let path = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+            endpoint = .tcp(host: host.trimmed(where: { "[]".contains($0) }), port: port)
+            let path = components.path.trimmed(where: { "/".contains($0) })
             if !path.isEmpty {
                 guard let db = Int(path), db >= 0 else {
                     throw RedisError(.invalidConfiguration, "database '\(path)' in REDIS_URL is not a number")
@@ -103,17 +111,17 @@ public struct RedisConfiguration: Sendable, Equatable {
     /// The configuration the environment describes: `REDIS_URL` (default
     /// `redis://127.0.0.1:6379/0`), or Sentinel with `REDIS_SENTINELS=host:port,...` and
     /// `REDIS_SENTINEL_MASTER=name` (password and db still from `REDIS_URL`).
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws(RedisError) -> RedisConfiguration {
+    public static func fromEnvironment(_ environment: [String: String] = ProcessEnvironment.current) throws(RedisError) -> RedisConfiguration {
         var configuration = try RedisConfiguration(url: environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultURL)
         if let list = environment["REDIS_SENTINELS"], !list.isEmpty {
             let master = environment["REDIS_SENTINEL_MASTER"].flatMap { $0.isEmpty ? nil : $0 } ?? "mymaster"
             var sentinels: [HostPort] = []
             for item in list.split(separator: ",") {
-                let text = item.trimmingCharacters(in: .whitespaces)
+                let text = item.trimmed()
                 guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
                     throw RedisError(.invalidConfiguration, "REDIS_SENTINELS entry '\(text)' is not host:port")
                 }
-                let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+                let host = String(text[..<colon]).trimmed(where: { "[]".contains($0) })
                 sentinels.append(HostPort(host: host, port: port))
             }
             configuration.endpoint = .sentinel(sentinels: sentinels, master: master)
@@ -134,7 +142,7 @@ public struct RedisConfiguration: Sendable, Equatable {
     }
 
     static func redacted(_ url: String) -> String {
-        guard let at = url.lastIndex(of: "@"), let scheme = url.range(of: "://") else { return url }
+        guard let at = url.lastIndex(of: "@"), let scheme = url.firstRange(of: "://") else { return url }
         return String(url[..<scheme.upperBound]) + "***" + String(url[at...])
     }
 }

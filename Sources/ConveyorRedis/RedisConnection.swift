@@ -1,5 +1,13 @@
 import CHiredis
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import ConveyorPlatform
 
 /// A blocking connection to one Redis server over hiredis.
 ///
@@ -132,7 +140,7 @@ public final class RedisConnection {
                 if error.code == .invalidConfiguration { throw error }
             }
             if ContinuousClock.now + delay > deadline { break }
-            Thread.sleep(forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+            blockingSleep(seconds: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
             delay = min(delay * 2, .seconds(1))
         }
         throw lastError

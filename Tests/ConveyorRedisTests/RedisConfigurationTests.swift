@@ -1,4 +1,4 @@
-import ConveyorRedis
+@testable import ConveyorRedis
 import Testing
 
 @Suite("REDIS_URL parsing")
@@ -55,5 +55,52 @@ struct RedisConfigurationTests {
             sentinels: [.init(host: "10.0.0.1", port: 26379), .init(host: "10.0.0.2", port: 26380)], master: "main"))
         #expect(c.password == "pw")
         #expect(c.database == 2)
+    }
+}
+
+@Suite("Redis URL parsing")
+struct RedisURLTests {
+    @Test("splits scheme, user info, host, port, path and query, percent-decoding")
+    func parts() throws {
+        let url = try RedisURL("Redis://us%3Aer:p%40ss%2Fw@cache.internal:6380/4?db=2&password=a%26b&flag#ignored")
+        #expect(url.scheme == "redis")
+        #expect(url.user == "us:er")
+        #expect(url.password == "p@ss/w")
+        #expect(url.host == "cache.internal")
+        #expect(url.port == 6380)
+        #expect(url.path == "/4")
+        #expect(url.query.map(\.name) == ["db", "password", "flag"])
+        #expect(url.query.map(\.value) == ["2", "a&b", ""])
+    }
+
+    @Test("IPv6 hosts in brackets, with and without a port")
+    func ipv6() throws {
+        let withPort = try RedisURL("redis://[::1]:6390/0")
+        #expect(withPort.host == "::1")
+        #expect(withPort.port == 6390)
+        let without = try RedisURL("redis://[fe80::1]")
+        #expect(without.host == "fe80::1")
+        #expect(without.port == nil)
+        let configuration = try RedisConfiguration(url: "redis://[::1]:6390/2")
+        #expect(configuration.endpoint == .tcp(host: "::1", port: 6390))
+        #expect(configuration.database == 2)
+    }
+
+    @Test("unix sockets keep the path; an @ in the password is taken from the last @")
+    func unixAndAt() throws {
+        let socket = try RedisURL("unix:///var/run/redis/redis.sock?db=5")
+        #expect(socket.host == "")
+        #expect(socket.path == "/var/run/redis/redis.sock")
+        let at = try RedisURL("redis://user:p@ss@host:1")
+        #expect(at.user == "user")
+        #expect(at.password == "p@ss")
+        #expect(at.host == "host")
+    }
+
+    @Test("refuses what is not a URL", arguments: [
+        "localhost:6379", "redis:/x", "://host", "redis://host:port", "redis://[::1", "redis://[::1]x", "redis://h/%zz", "redis://u:%ff@h",
+    ])
+    func invalid(_ text: String) {
+        #expect(throws: RedisURL.Invalid.self) { try RedisURL(text) }
     }
 }

@@ -2,4 +2,6 @@
 #define CONVEYOR_PLATFORM_H
 /* Linux calls Swift's Glibc module does not expose. */
 int conveyor_set_parent_death_signal(int signal);
+/* Names the calling thread (shown by ps -L, top -H, gdb); truncated to 15 bytes. */
+void conveyor_set_thread_name(const char *name);
 #endif
