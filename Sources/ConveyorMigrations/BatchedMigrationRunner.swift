@@ -153,8 +153,9 @@ public struct BatchedMigrationRunner {
     /// Runs everything left of a migration now (GitLab's `finalize`): resets jobs blocked by
     /// their attempts, marks it `finalizing` so workers leave it alone, waits for the batch
     /// in flight, then runs batches until it is finished or failed.
-    /// With `concurrency` > 1, that many batches run at once on connections of their own
-    /// (ranges stay disjoint: one coordinator creates them, under the table's lease).
+    /// `concurrency` batches run at once, each lane on a connection of its own (ranges stay
+    /// disjoint: one coordinator creates them, under the table's lease); with the default of
+    /// one, batches run one after the other while the next one's bookkeeping overlaps.
     @discardableResult
     public func finalize(_ configuration: MigrationConfiguration, settings: MigrationSettings, concurrency: Int = 1, progress: ((FinalizeProgress) -> Void)? = nil) throws -> BatchedMigration {
         guard let migration = try store.find(configuration) else {
@@ -176,35 +177,14 @@ public struct BatchedMigrationRunner {
             blockingSleep(seconds: 0.1)
         }
         defer { unlockTable(migration.tableName) }
-        if concurrency > 1 {
-            try ParallelFinalizer(runner: self, migrationID: migration.id, settings: settings, concurrency: concurrency)
-                .run { batches, failed, current in
-                    report.batches = batches
-                    report.failedBatches = failed
-                    report.migration = current
-                    progress?(report)
-                }
-            return try finalizeOutcome(migration)
-        }
-        while true {
-            let step: StepResult
-            if let current = try store.find(migration.id), current.status == .finalizing {
+        try ParallelFinalizer(runner: self, migrationID: migration.id, settings: settings, concurrency: max(1, concurrency))
+            .run { batches, failed, current in
+                report.batches = batches
+                report.failedBatches = failed
                 report.migration = current
-                step = try runStep(current, settings: settings, adjust: false)
-            } else {
-                step = .finished
-            }
-            switch step {
-            case .waiting, .locked:
-                blockingSleep(seconds: 0.1)
-            case .ranBatch(_, let succeeded):
-                report.batches += 1
-                if !succeeded { report.failedBatches += 1 }
                 progress?(report)
-            case .finished, .failed:
-                return try finalizeOutcome(migration)
             }
-        }
+        return try finalizeOutcome(migration)
     }
 
     func finalizeOutcome(_ migration: BatchedMigration) throws -> BatchedMigration {

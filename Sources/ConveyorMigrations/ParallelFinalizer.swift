@@ -12,7 +12,10 @@ import Logging
 
 /// Runs a finalizing migration's batches `concurrency` at a time. The caller holds the
 /// table's lease; this coordinator alone creates batches (so ranges never overlap) and
-/// hands them to lanes, each with its own PostgreSQL connection.
+/// hands them to lanes, each with its own PostgreSQL connection. One batch more than there
+/// are lanes is kept prepared, so the bookkeeping of the next batch (finding its range,
+/// inserting its job row) overlaps the running batch's UPDATE instead of following it: with
+/// one lane, batches still run strictly one after the other.
 struct ParallelFinalizer {
     let runner: BatchedMigrationRunner
     let migrationID: Int64
@@ -94,7 +97,7 @@ struct ParallelFinalizer {
 
             guard let migration = try store.find(migrationID), migration.status == .finalizing else { return }
             if hadResults { progress(batches, failed, migration) }
-            if busy < concurrency {
+            if busy < concurrency + 1 {
                 var next: BatchedJob?
                 if let range = try runner.nextBatchRange(migration) {
                     next = try store.createJob(for: migration, min: range.min, max: range.max)
