@@ -22,16 +22,17 @@ let package = Package(
     targets: [
         // C shims: the only place the C libraries are named.
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
-        // libpq is not linked: CLibPQ loads libpq.so.5 on the first PostgreSQL connection, so
-        // processes that only run Redis jobs never map it (headers from libpq-dev).
-        .target(name: "CLibPQ", linkerSettings: [.linkedLibrary("dl")]),
+        // libpq's headers; nothing is linked: CLibPQLoader loads libpq.so.5 on the first
+        // PostgreSQL connection, so processes that only run Redis jobs never map it.
+        .systemLibrary(name: "CLibPQ", providers: [.apt(["libpq-dev"])]),
+        .target(name: "CLibPQLoader", dependencies: ["CLibPQ"], linkerSettings: [.linkedLibrary("dl")]),
 
         // Thin wrappers, each the only importer of its C module.
         .target(name: "ConveyorJSON"),
         .target(name: "CConveyorPlatform"),
         .target(name: "ConveyorPlatform", dependencies: ["CConveyorPlatform"]),
         .target(name: "ConveyorRedis", dependencies: ["CHiredis", "ConveyorPlatform"]),
-        .target(name: "ConveyorPostgres", dependencies: ["CLibPQ", "ConveyorJSON", "ConveyorPlatform"]),
+        .target(name: "ConveyorPostgres", dependencies: ["CLibPQ", "CLibPQLoader", "ConveyorJSON", "ConveyorPlatform"]),
 
         // Libraries.
         .target(

@@ -1,4 +1,5 @@
 import CLibPQ
+import CLibPQLoader
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else

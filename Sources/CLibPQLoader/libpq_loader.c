@@ -1,5 +1,10 @@
 #define _GNU_SOURCE
-#include "conveyor_libpq.h"
+#include "conveyor_libpq_loader.h"
+#if __has_include(<libpq-fe.h>)
+#include <libpq-fe.h>
+#else
+#include <postgresql/libpq-fe.h>
+#endif
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
