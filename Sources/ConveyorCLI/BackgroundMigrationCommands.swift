@@ -1,17 +1,9 @@
 import ArgumentParser
 import ConveyorJSON
 import ConveyorMigrations
+import ConveyorPlatform
 import ConveyorPostgres
 import ConveyorQueue
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import ConveyorPlatform
-#if canImport(Glibc)
-import Glibc
-#endif
 
 struct RemainingCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,11 +4,6 @@ import ConveyorMigrations
 import ConveyorPostgres
 import ConveyorQueue
 import ConveyorRedis
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -112,13 +107,7 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
 
 /// Writes text to stderr at once (progress lines that redraw themselves).
 func writeToStandardError(_ text: String) {
-    let bytes = Array(text.utf8)
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes.withUnsafeBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
-        if written < 0 { if errno == EINTR { continue } else { return } }
-        offset += written
-    }
+    Array(text.utf8).withUnsafeBytes { writeAll(STDERR_FILENO, $0) }
 }
 
 /// Prints a JSON value on stdout.

@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -194,17 +189,7 @@ final class ThreadLogBuffer: Sendable {
     func drain(to descriptor: Int32) {
         state.withLock { buffer in
             guard !buffer.isEmpty else { return }
-            buffer.withUnsafeBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                    if written <= 0 {
-                        if written < 0 && errno == EINTR { continue }
-                        return
-                    }
-                    offset += written
-                }
-            }
+            buffer.withUnsafeBytes { writeAll(descriptor, $0) }
             buffer.removeAll(keepingCapacity: true)
         }
     }

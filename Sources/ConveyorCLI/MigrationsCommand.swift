@@ -7,9 +7,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#endif
 import ConveyorPlatform
 
 struct MigrationsCommand: ParsableCommand {

@@ -1,14 +1,6 @@
 import ArgumentParser
 import ConveyorJSON
 import ConveyorQueue
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
 
 struct StatsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

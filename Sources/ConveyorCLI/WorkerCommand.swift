@@ -1,13 +1,8 @@
 import ArgumentParser
 import ConveyorMetrics
 import ConveyorMigrations
-import ConveyorQueue
 import ConveyorPlatform
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import ConveyorQueue
 #if canImport(Glibc)
 import Glibc
 #endif

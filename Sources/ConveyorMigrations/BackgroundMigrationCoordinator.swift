@@ -3,14 +3,6 @@ import ConveyorPlatform
 import ConveyorPostgres
 import ConveyorQueue
 import ConveyorRedis
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 
 /// GitLab's `Gitlab::BackgroundMigration` coordinator: counts what is left (`remaining`),

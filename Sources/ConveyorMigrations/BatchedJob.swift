@@ -5,9 +5,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A row of `batched_background_migration_jobs`: one batch of a migration.
 public struct BatchedJob: Sendable {

@@ -1,15 +1,7 @@
 import ConveyorJSON
+import ConveyorPlatform
 import ConveyorPostgres
 import ConveyorQueue
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
-import ConveyorPlatform
 import Logging
 
 /// Runs one batch (GitLab's `BatchedMigrationWrapper`): marks it running, performs the job

@@ -5,9 +5,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#endif
 import ConveyorPlatform
 
 /// A row of `batched_background_migrations`.

@@ -1,14 +1,6 @@
 import ConveyorJSON
-import ConveyorPostgres
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
 import ConveyorPlatform
+import ConveyorPostgres
 import Logging
 
 /// A batched migration job: what runs for each batch (GitLab's `BatchedMigrationJob`

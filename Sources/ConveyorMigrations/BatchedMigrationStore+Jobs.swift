@@ -1,13 +1,5 @@
 import ConveyorJSON
 import ConveyorPostgres
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
 
 extension BatchedMigrationStore {
     /// The job with the greatest `max_value` (GitLab's `last_job`).

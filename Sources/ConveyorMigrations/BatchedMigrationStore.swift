@@ -5,9 +5,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// SQL access to the batched migration tables. Table and column names from users are
 /// resolved through the catalog and quoted; every value is a bind.

@@ -1,12 +1,4 @@
 import ConveyorPostgres
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Database health indicators that put a migration on hold (GitLab's health status):
 /// autovacuum working on the migration's table, too much WAL waiting to be archived, and

@@ -1,12 +1,4 @@
 import ConveyorPostgres
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// What the operator sees for a migration: how far it got, how fast it goes, when it
 /// will end.

@@ -1,13 +1,5 @@
-import ConveyorPostgres
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
 import ConveyorPlatform
+import ConveyorPostgres
 import Logging
 
 /// Runs a finalizing migration's batches `concurrency` at a time. The caller holds the

@@ -4,9 +4,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A Swift value that can be sent as a `$n` parameter, in PostgreSQL's text format.
 /// `nil` text means SQL NULL.

@@ -1,12 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import ConveyorPlatform
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// How to reach PostgreSQL: a libpq connection string (URL or `key=value` conninfo).
 /// Empty means libpq's own defaults and `PG*` environment variables.

@@ -1,10 +1,5 @@
 import CLibPQ
 import CLibPQLoader
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -4,9 +4,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// All rows of a result, copied out of libpq (values as text, NULL as nil).
 public struct PostgresResult: Sendable, RandomAccessCollection {

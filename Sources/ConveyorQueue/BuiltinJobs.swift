@@ -1,14 +1,6 @@
 import ConveyorJSON
-import ConveyorPostgres
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
 import ConveyorPlatform
+import ConveyorPostgres
 
 /// Does nothing: for throughput benchmarks and smoke tests.
 public struct NoopJob: Job {

@@ -1,14 +1,6 @@
 import ConveyorJSON
 import ConveyorPlatform
 import ConveyorRedis
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 
 /// Registers the process the way Sidekiq does (the `processes` set, the `<identity>` hash,

@@ -1,14 +1,6 @@
 import ConveyorJSON
-import ConveyorRedis
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
-import Glibc
-#endif
 import ConveyorPlatform
+import ConveyorRedis
 import Logging
 
 /// One processor thread: fetches batches with reliable fetch, runs each job, records

@@ -1,12 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import ConveyorPlatform
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Where and how to connect. Built from `REDIS_URL` (and, for Sentinel,
 /// `REDIS_SENTINELS` + `REDIS_SENTINEL_MASTER`), with every default set here.

@@ -1,7 +1,7 @@
 /// The parts of a `redis://` or `unix://` URL, split by hand (RFC 3986's generic syntax,
 /// restricted to what Redis URLs use) so that a worker need not load a general URL parser.
 /// User, password and query values are percent-decoded; the host keeps IPv6 brackets off.
-struct RedisURL: Equatable {
+struct RedisURL {
     var scheme: String
     var user: String?
     var password: String?
@@ -11,11 +11,6 @@ struct RedisURL: Equatable {
     var query: [(name: String, value: String)]
 
     struct Invalid: Error {}
-
-    static func == (a: RedisURL, b: RedisURL) -> Bool {
-        a.scheme == b.scheme && a.user == b.user && a.password == b.password && a.host == b.host && a.port == b.port
-            && a.path == b.path && a.query.map(\.name) == b.query.map(\.name) && a.query.map(\.value) == b.query.map(\.value)
-    }
 
     init(_ text: String) throws(Invalid) {
         guard let colon = text.firstIndex(of: ":"), text[text.index(after: colon)...].hasPrefix("//") else { throw Invalid() }

@@ -5,6 +5,12 @@ import Testing
 import Glibc
 #endif
 
+/// Waits on `lock` (held by the caller) until `ready()` or about `limit` has passed.
+func wait(on lock: ConditionLock, upTo limit: Duration = .seconds(5), until ready: () -> Bool) {
+    let deadline = ContinuousClock.now + limit
+    while !ready() && ContinuousClock.now < deadline { lock.wait(timeout: .milliseconds(100)) }
+}
+
 @Suite("Threads, locks and sleeping without Foundation")
 struct ThreadingTests {
     @Test("a detached thread runs its body and can be woken through a condition")
@@ -18,11 +24,7 @@ struct ThreadingTests {
             }
         }
         lock.lock()
-        var waits = 0
-        while !done && waits < 50 {
-            lock.wait(timeout: .milliseconds(100))
-            waits += 1
-        }
+        wait(on: lock, until: { done })
         let finished = done
         lock.unlock()
         #expect(finished)
@@ -52,11 +54,7 @@ struct ThreadingTests {
             }
         }
         lock.lock()
-        var waits = 0
-        while name.isEmpty && waits < 50 {
-            lock.wait(timeout: .milliseconds(100))
-            waits += 1
-        }
+        wait(on: lock, until: { !name.isEmpty })
         let seen = name
         lock.unlock()
         #expect(seen == "a-very-long-thr")
@@ -92,6 +90,42 @@ struct TextHelperTests {
         #expect("   ".trimmed() == "")
         #expect("[::1]".trimmed(where: { "[]".contains($0) }) == "::1")
         #expect("/4/".trimmed(where: { $0 == "/" }) == "4")
+    }
+}
+
+@Suite("Writing to descriptors")
+struct WriteAllTests {
+    @Test("writeAll delivers every byte through a pipe smaller than the payload")
+    func wholePayload() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let payload = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let reader = fds[0]
+        let lock = ConditionLock()
+        nonisolated(unsafe) var received: [UInt8] = []
+        nonisolated(unsafe) var done = false
+        try DetachedThread.start(name: "pipe-reader") {
+            var chunk = [UInt8](repeating: 0, count: 8192)
+            var all: [UInt8] = []
+            while true {
+                let count = chunk.withUnsafeMutableBytes { read(reader, $0.baseAddress, $0.count) }
+                if count <= 0 { break }
+                all += chunk[..<count]
+            }
+            lock.withLock {
+                received = all
+                done = true
+                lock.signal()
+            }
+        }
+        payload.withUnsafeBytes { writeAll(fds[1], $0) }
+        close(fds[1])
+        lock.lock()
+        wait(on: lock, upTo: .seconds(10), until: { done })
+        let bytes = received
+        lock.unlock()
+        close(reader)
+        #expect(bytes == payload)
     }
 }
 
