@@ -40,7 +40,11 @@ struct ProcessFootprintTests {
         let directory = ProcessRunner.temporaryFile("lonely")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let copy = directory + "/conveyor"
-        try FileManager.default.copyItem(atPath: TestEnvironment.conveyorBinary, toPath: copy)
+        // Copied by a child `cp`: had this process held the copy open for writing, a child
+        // forked meanwhile by a test running in parallel would inherit that descriptor and
+        // exec'ing the copy would fail with ETXTBSY ("Text file busy").
+        let copied = try ProcessRunner.run("/bin/cp", [TestEnvironment.conveyorBinary, copy])
+        #expect(copied.status == 0, "\(copied.stderr)")
         let output = try ProcessRunner.run(copy, ["web", "--bind", "127.0.0.1:0"], environment: ["PATH": "/usr/bin:/bin"])
         #expect(output.status == 1)
         #expect(output.stderr.contains("conveyor-web"), "\(output.stderr)")
