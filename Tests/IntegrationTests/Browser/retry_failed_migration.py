@@ -10,6 +10,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
 
 base, migration_id, screenshot = sys.argv[1], sys.argv[2], sys.argv[3]
 options = Options()
@@ -23,11 +25,17 @@ try:
     assert "Background Migrations" in driver.title, driver.title
     row = driver.find_element(By.XPATH, f"//a[@href='{link}']/ancestor::tr")
     assert "failed" in row.text, row.text
+    # A click that submits a form returns before the next page has loaded: wait for the old
+    # page to go, then for the element on the new one.
+    wait = WebDriverWait(driver, 30)
     row.find_element(By.XPATH, ".//button[normalize-space()='Retry']").click()
-    notice = driver.find_element(By.CSS_SELECTOR, "p.notice").text
+    wait.until(EC.staleness_of(row))
+    notice = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "p.notice"))).text
     assert "active again" in notice, notice
-    driver.find_element(By.XPATH, "//nav[@class='tabs']/a[starts-with(normalize-space(), 'Queued')]").click()
-    row = driver.find_element(By.XPATH, f"//a[@href='{link}']/ancestor::tr")
+    tab = driver.find_element(By.XPATH, "//nav[@class='tabs']/a[starts-with(normalize-space(), 'Queued')]")
+    tab.click()
+    wait.until(EC.staleness_of(tab))
+    row = wait.until(EC.presence_of_element_located((By.XPATH, f"//a[@href='{link}']/ancestor::tr")))
     assert "active" in row.text, row.text
     driver.save_screenshot(screenshot)
     print(f"retried migration {migration_id}; it is queued again: {row.text!r}")
