@@ -99,6 +99,9 @@ let package = Package(
         .testTarget(name: "ConveyorQueueTests", dependencies: ["ConveyorQueue", "TestSupport"]),
         .testTarget(name: "ConveyorMigrationsTests", dependencies: ["ConveyorMigrations", "TestSupport"]),
         .testTarget(
+            name: "ConveyorCLITests",
+            dependencies: ["ConveyorCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(
             name: "ConveyorWebTests",
             dependencies: [
                 "ConveyorWeb", "ConveyorMigrations", "ConveyorQueue", "TestSupport",

@@ -10,9 +10,9 @@ struct RemainingCommand: ParsableCommand {
         commandName: "remaining",
         abstract: "Count pending non-batched background migrations (GitLab's BackgroundMigration.remaining).",
         discussion: """
-            Counts BackgroundMigrationWorker jobs in the background_migration queue plus the
-            scheduled set, for one migration class or all. --json adds the retry and dead
-            sets and the tracked pending rows in background_migration_jobs.
+            Counts BackgroundMigrationWorker jobs in the background_migration queue plus
+            the scheduled set, for one migration class or all. --json adds the retry and
+            dead sets and the tracked pending rows in background_migration_jobs.
             """)
 
     @Argument(help: "Only count jobs of this migration class.")
@@ -51,13 +51,13 @@ struct StealCommand: ParsableCommand {
         commandName: "steal",
         abstract: "Run queued non-batched background migrations now, in this process.",
         discussion: """
-            Takes BackgroundMigrationWorker jobs (of MIGRATION_CLASS, or all) from the scheduled
-            set, then the background_migration queue, and runs each inline - GitLab's
-            BackgroundMigration.steal. Safe while workers run: a job runs here only if this
-            command removed it from Redis, so it never runs twice.
+            Takes BackgroundMigrationWorker jobs (of MIGRATION_CLASS, or all) from the
+            scheduled set, then the background_migration queue, and runs each inline -
+            GitLab's BackgroundMigration.steal. Safe while workers run: a job runs here
+            only if this command removed it from Redis, so it never runs twice.
 
-            If a job fails, it is put back in the queue, steal stops, prints the cause and
-            exits 1. With --retry-dead-jobs the retry and dead sets are drained too.
+            If a job fails, it is put back in the queue, steal stops, prints the cause
+            and exits 1. With --retry-dead-jobs the retry and dead sets are drained too.
             """)
 
     @Argument(help: "Only steal jobs of this migration class.")
@@ -103,9 +103,9 @@ struct PendingCommand: ParsableCommand {
         commandName: "pending",
         abstract: "Count (or run) tracked non-batched migrations stuck in 'pending'.",
         discussion: """
-            Reads background_migration_jobs rows with status pending (0). With --run, performs
-            each inline and marks it succeeded, as the reference page's "stuck in pending"
-            procedure does; stops at the first failure.
+            Reads background_migration_jobs rows with status pending (0). With --run,
+            performs each inline and marks it succeeded, as the reference page's "stuck
+            in pending" procedure does; stops at the first failure.
             """)
 
     @Argument(help: "Only rows of this migration class.")
@@ -144,14 +144,16 @@ struct EnqueueRangeCommand: ParsableCommand {
         commandName: "enqueue-range",
         abstract: "Schedule a non-batched migration over a table's key range, one job per batch.",
         discussion: """
-            GitLab's queue_background_migration_jobs_by_range_at_intervals: walks TABLE's primary
-            key (or --column) in batches of --batch-size rows and schedules one
-            BackgroundMigrationWorker job per batch, the n-th at --initial-delay + n x --delay
-            seconds. Each job gets [start_id, end_id] plus ARGS_JSON (CopyColumn takes the
-            range last: [table, from, to, start_id, end_id]). --track records each job as a
-            pending row in background_migration_jobs.
+            GitLab's queue_background_migration_jobs_by_range_at_intervals: walks
+            TABLE's primary key (or --column) in batches of --batch-size rows and
+            schedules one BackgroundMigrationWorker job per batch, the n-th at
+            --initial-delay + n x --delay seconds. Each job gets [start_id, end_id] plus
+            ARGS_JSON (CopyColumn takes the range last: [table, from, to, start_id,
+            end_id]). --track records each job as a pending row in
+            background_migration_jobs.
 
-            Example: conveyor enqueue-range CopyColumn events '["events","id","id_big"]' \\
+            Example: conveyor enqueue-range CopyColumn events '["events","id","id_big"]'
+            \\
                        --batch-size 10000 --delay 120 --track
             """)
 

@@ -81,9 +81,11 @@ struct MigrationsQueue: ParsableCommand {
         discussion: """
             Example (int -> bigint copy):
               conveyor migrations queue CopyColumnUsingBackgroundMigrationJob events id \\
-                '[["id"], ["id_convert_to_bigint"]]' --batch-size 10000 --sub-batch-size 1000
-            The table and columns must exist. max_value defaults to MAX(column); an empty table
-            is queued as finished. The same configuration cannot be queued twice.
+                '[["id"], ["id_convert_to_bigint"]]' \\
+                --batch-size 10000 --sub-batch-size 1000
+            The table and columns must exist. max_value defaults to MAX(column); an
+            empty table is queued as finished. The same configuration cannot be queued
+            twice.
             """)
 
     @Argument(help: "Job class (e.g. CopyColumnUsingBackgroundMigrationJob).") var jobClass: String
@@ -267,10 +269,11 @@ struct MigrationsFinalize: ParsableCommand {
         commandName: "finalize",
         abstract: "Run what is left of a migration now, in this process, until it is finished.",
         discussion: """
-            Resets jobs blocked by their attempts, marks the migration finalizing (workers stop
-            picking it), waits for the batch in flight, then runs batches until it is finished.
-            Accepts GitLab's pasted form too:
-              conveyor migrations finalize '[CopyColumnUsingBackgroundMigrationJob,events,id,'"'"'[["id"]\\, ["id_convert_to_bigint"]]'"'"']'
+            Resets jobs blocked by their attempts, marks the migration finalizing
+            (workers stop picking it), waits for the batch in flight, then runs batches
+            until it is finished. Accepts GitLab's pasted form too:
+              conveyor migrations finalize \\
+                '[CopyColumnUsingBackgroundMigrationJob,events,id,'"'"'[["id"]\\, ["id_convert_to_bigint"]]'"'"']'
             """)
     @OptionGroup var target: MigrationConfigurationArguments
     @Option(help: "Batches to run at once, each on its own connection (ranges never overlap).")

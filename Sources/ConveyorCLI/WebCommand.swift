@@ -11,8 +11,8 @@ struct WebCommand: ParsableCommand {
         commandName: "web",
         abstract: "Serve the admin pages: queues (Sidekiq-style) and Background Migrations (GitLab-style).",
         discussion: """
-            Runs the conveyor-web program found next to this executable or on PATH, with the same
-            arguments and environment. `conveyor web --help` shows its options.
+            Runs the conveyor-web program found next to this executable or on PATH, with
+            the same arguments and environment. `conveyor web --help` shows its options.
             """)
 
     @Argument(parsing: .captureForPassthrough, help: "Arguments for conveyor-web (see conveyor web --help).")

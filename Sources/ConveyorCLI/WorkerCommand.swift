@@ -13,13 +13,13 @@ struct WorkerCommand: ParsableCommand {
         commandName: "worker",
         abstract: "Run jobs from Redis queues until stopped.",
         discussion: """
-            Jobs are fetched reliably: each job waits in a working list of this process until it
-            has finished, so a crash (even kill -9) loses nothing; another worker pushes the jobs of
-            a dead process back within about 40 seconds.
+            Jobs are fetched reliably: each job waits in a working list of this process
+            until it has finished, so a crash (even kill -9) loses nothing; another
+            worker pushes the jobs of a dead process back within about 40 seconds.
 
-            Signals: TSTP = quiet (finish running jobs, fetch no more); TERM or INT = stop fetching,
-            wait up to --timeout for running jobs, push unfinished ones back, exit 0. Sidekiq's Web UI
-            "Quiet" and "Stop" buttons work too.
+            Signals: TSTP = quiet (finish running jobs, fetch no more); TERM or INT =
+            stop fetching, wait up to --timeout for running jobs, push unfinished ones
+            back, exit 0. Sidekiq's Web UI "Quiet" and "Stop" buttons work too.
 
             With no -q, the worker serves default, background_migration and
             batched_background_migrations with equal weight.

@@ -44,7 +44,14 @@ struct ParallelFinalizer {
                     var succeeded = false
                     var error: (any Error)?
                     do {
-                        if connection == nil { connection = try PostgresConnection(configuration) }
+                        if connection == nil {
+                            let fresh = try PostgresConnection(configuration)
+                            // A lane's connection runs only batches: the sub-batch timeout
+                            // stays set for the session instead of being set and restored
+                            // around every batch (two round trips each).
+                            try fresh.setStatementTimeout(.milliseconds(settings.subBatchTimeoutMilliseconds))
+                            connection = fresh
+                        }
                         let executor = BatchedJobExecutor(store: BatchedMigrationStore(db: connection!), jobs: jobs, settings: settings, logger: logger)
                         succeeded = try executor.perform(job, of: migration) == .succeeded
                     } catch let thrown {

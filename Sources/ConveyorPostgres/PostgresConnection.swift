@@ -16,6 +16,8 @@ public final class PostgresConnection {
     /// Settings applied with `setSessionSetting`, restored after a reconnect.
     private var sessionSettings: [(String, String)] = []
     public private(set) var reconnectCount = 0
+    /// Statements sent to the server (each a round trip), reconnect set-up included.
+    public private(set) var roundTrips = 0
     /// Catalog answers (tables, columns) kept for a few seconds, so a job that resolves the
     /// same names for every batch does not query the catalog each time.
     var catalogCache: [String: (expires: ContinuousClock.Instant, value: Any)] = [:]
@@ -78,6 +80,7 @@ public final class PostgresConnection {
         do {
             _ = try execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'")
             for (name, value) in sessionSettings { _ = try query("SELECT set_config(\(name), \(value), false)") }
+            activeStatementTimeout = sessionSettings.first { $0.0 == "statement_timeout" }?.1
         } catch {
             close()
             throw error
@@ -134,6 +137,7 @@ public final class PostgresConnection {
     }
 
     private func consume(_ result: OpaquePointer?, connection conn: OpaquePointer) throws(PostgresError) -> PostgresResult {
+        roundTrips &+= 1
         guard let result else {
             throw lostOrFailed(conn, message: Self.trimmed(PQerrorMessage(conn)))
         }
@@ -218,8 +222,12 @@ public final class PostgresConnection {
     }
 
     /// `statement_timeout` for the whole session; nil restores the server default.
+    /// `withStatementTimeout` with the same value then costs no round trips.
     public func setStatementTimeout(_ timeout: Duration?) throws(PostgresError) {
-        try setSessionSetting("statement_timeout", timeout.map { "\(Self.milliseconds($0))ms" })
+        let value = timeout.map { "\(Self.milliseconds($0))ms" }
+        activeStatementTimeout = nil
+        try setSessionSetting("statement_timeout", value)
+        activeStatementTimeout = value
     }
 
     public func setLockTimeout(_ timeout: Duration?) throws(PostgresError) {

@@ -16,10 +16,11 @@ struct WebServerCommand: AsyncParsableCommand {
         abstract: "Serve the admin pages: queues (Sidekiq-style) and Background Migrations (GitLab-style).",
         discussion: """
             Pages: / (dashboard), /busy, /queues, /scheduled, /retries, /dead,
-            /admin/background_migrations; JSON under /api/...; Prometheus text at /metrics.
-            Listens on 127.0.0.1:9292 by default. Any other address needs CONVEYOR_WEB_PASSWORD,
-            which every request must then send (HTTP Basic, any user name). Forms are protected
-            against CSRF; everything shown is escaped; a strict Content-Security-Policy applies.
+            /admin/background_migrations; JSON under /api/...; Prometheus text at
+            /metrics. Listens on 127.0.0.1:9292 by default. Any other address needs
+            CONVEYOR_WEB_PASSWORD, which every request must then send (HTTP Basic, any
+            user name). Forms are protected against CSRF; everything shown is escaped; a
+            strict Content-Security-Policy applies.
             """)
 
     @Option(help: ArgumentHelp("Address to listen on.", valueName: "HOST:PORT"))

@@ -125,6 +125,34 @@ struct PostgresConnectionTests {
         #expect(try db.query("SELECT current_setting('lock_timeout') AS t").first?["t"].string() == "1500ms")
     }
 
+    @Test("a session statement_timeout makes an equal scoped one free, survives a different one and a reconnect")
+    func sessionStatementTimeout() throws {
+        let (db, url, _) = try TestEnvironment.isolatedPostgres()
+        func current() throws -> String? { try db.query("SELECT current_setting('statement_timeout') AS t").first?["t"].string() }
+        try db.setStatementTimeout(.seconds(7))
+        var before = db.roundTrips
+        try db.withStatementTimeout(.seconds(7)) { try db.query("SELECT 1") }
+        #expect(db.roundTrips - before == 1, "the same timeout was set again around the block")
+        let error = #expect(throws: PostgresError.self) {
+            try db.withStatementTimeout(.milliseconds(100)) { try db.query("SELECT pg_sleep(2)") }
+        }
+        #expect(error?.sqlState == "57014")
+        #expect(try current() == "7s")
+        let killer = try PostgresConnection(connectionString: url)
+        try killer.query("SELECT pg_terminate_backend(\(Int(db.backendPID)))")
+        _ = try? db.query("SELECT 1")
+        #expect(try current() == "7s")
+        before = db.roundTrips
+        try db.withStatementTimeout(.seconds(7)) { try db.query("SELECT 1") }
+        #expect(db.roundTrips - before == 1, "after a reconnect the session timeout was not known")
+        try db.setStatementTimeout(nil)
+        #expect(try current() == "0")
+        before = db.roundTrips
+        try db.withStatementTimeout(.seconds(7)) { try db.query("SELECT 1") }
+        #expect(db.roundTrips - before == 3)
+        #expect(try current() == "0")
+    }
+
     @Test("advisory locks exclude a second session until released")
     func advisoryLocks() throws {
         let (a, url, _) = try TestEnvironment.isolatedPostgres()

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Testing
+
+@testable import ConveyorCLI
+
+/// ArgumentParser wraps help at 80 columns but keeps the discussion's own line breaks: a
+/// source line a few characters too long, with its sentence going on in the next line,
+/// prints as a full line, an orphaned word or two, then the rest.
+@Suite("Help text")
+struct HelpTextTests {
+    static func allCommands(_ command: any ParsableCommand.Type = ConveyorCommand.self, path: String = "conveyor") -> [(String, any ParsableCommand.Type)] {
+        [(path, command)] + command.configuration.subcommands.flatMap {
+            allCommands($0, path: path + " " + ($0.configuration.commandName ?? "\($0)"))
+        }
+    }
+
+    @Test("every command has an abstract, and no discussion line that continues on the next one is wrapped")
+    func discussionsFit() {
+        let commands = Self.allCommands()
+        #expect(commands.count > 20, "\(commands.map(\.0))")
+        for (path, command) in commands {
+            #expect(!command.configuration.abstract.isEmpty, "\(path) has no abstract")
+            let lines = command.configuration.discussion.split(separator: "\n", omittingEmptySubsequences: false)
+            for (line, next) in zip(lines, lines.dropFirst()) where !next.allSatisfy(\.isWhitespace) {
+                #expect(line.count <= 78, "\(path): a \(line.count)-column line before a hard line break wraps with an orphan: \(line)")
+            }
+        }
+    }
+
+    @Test("the full help of a nested command shows its discussion and options")
+    func renderedHelp() {
+        let help = MigrationsFinalize.helpMessage(for: MigrationsFinalize.self, columns: 80)
+        #expect(help.contains("GitLab's pasted form"), "\(help)")
+        #expect(help.contains("--concurrency"), "\(help)")
+        #expect(!help.split(separator: "\n").contains { $0.trimmingPrefix(" ") == "stop" }, "\(help)")
+    }
+}
