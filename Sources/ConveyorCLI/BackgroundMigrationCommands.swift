@@ -152,9 +152,9 @@ struct EnqueueRangeCommand: ParsableCommand {
             end_id]). --track records each job as a pending row in
             background_migration_jobs.
 
-            Example: conveyor enqueue-range CopyColumn events '["events","id","id_big"]'
-            \\
-                       --batch-size 10000 --delay 120 --track
+            Example:
+              conveyor enqueue-range CopyColumn events '["events","id","id_big"]' \\
+                --batch-size 10000 --delay 120 --track
             """)
 
     @Argument(help: "The migration class (e.g. CopyColumn).")

@@ -21,6 +21,9 @@ struct HelpTextTests {
         for (path, command) in commands {
             #expect(!command.configuration.abstract.isEmpty, "\(path) has no abstract")
             let lines = command.configuration.discussion.split(separator: "\n", omittingEmptySubsequences: false)
+            for line in lines where line.trimmingPrefix(" ") == "\\" {
+                Issue.record("\(path): a line continuation stands alone, split from its command")
+            }
             for (line, next) in zip(lines, lines.dropFirst()) where !next.allSatisfy(\.isWhitespace) {
                 #expect(line.count <= 78, "\(path): a \(line.count)-column line before a hard line break wraps with an orphan: \(line)")
             }
