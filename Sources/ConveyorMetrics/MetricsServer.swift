@@ -62,14 +62,6 @@ public final class MetricsServer: Sendable {
         } else {
             response = "HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot found\n"
         }
-        let bytes = Array(response.utf8)
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(client, raw.baseAddress! + offset, raw.count - offset)
-                if written <= 0 { return }
-                offset += written
-            }
-        }
+        Array(response.utf8).withUnsafeBytes { writeAll(client, $0) }
     }
 }

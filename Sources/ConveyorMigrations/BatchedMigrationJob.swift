@@ -70,7 +70,7 @@ public final class BatchedJobContext {
         var start: Int64? = minValue
         var first = true
         while let from = start {
-            if !first, pauseMilliseconds > 0 { blockingSleep(seconds: Double(pauseMilliseconds) / 1000) }
+            if !first, pauseMilliseconds > 0 { blockingSleep(.milliseconds(pauseMilliseconds)) }
             first = false
             let began = ContinuousClock.now
             do {

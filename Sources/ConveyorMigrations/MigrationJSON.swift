@@ -6,11 +6,13 @@ import Foundation
 import ConveyorJSON
 import ConveyorPostgres
 
+/// A timestamp as ISO 8601 UTC text, or null.
+private func time(_ date: Date?) -> JSONValue { date.map { .string(PostgresTimestamp.format($0)) } ?? nil }
+
 /// The JSON shape of migrations, jobs and transition logs, shared by the CLI's `--json`
 /// and the web's `/api`. Timestamps are ISO 8601 UTC.
 extension BatchedMigration {
     public func json(progress: MigrationProgress) -> JSONValue {
-        func time(_ date: Date?) -> JSONValue { date.map { .string(PostgresTimestamp.format($0)) } ?? nil }
         var object = JSONObject()
         object["id"] = JSONValue(id)
         object["job_class_name"] = .string(jobClassName)
@@ -47,8 +49,8 @@ extension BatchedJob {
         [
             "id": JSONValue(id), "min_value": JSONValue(minValue), "max_value": JSONValue(maxValue),
             "batch_size": JSONValue(batchSize), "sub_batch_size": JSONValue(subBatchSize), "status": .string(status.name),
-            "attempts": JSONValue(attempts), "started_at": startedAt.map { .string(PostgresTimestamp.format($0)) } ?? nil,
-            "finished_at": finishedAt.map { .string(PostgresTimestamp.format($0)) } ?? nil, "metrics": metrics,
+            "attempts": JSONValue(attempts), "started_at": time(startedAt),
+            "finished_at": time(finishedAt), "metrics": metrics,
         ]
     }
 }
@@ -58,7 +60,7 @@ extension BatchedJobTransitionLog {
         [
             "previous_status": .string(previousStatus?.name ?? "?"), "next_status": .string(nextStatus?.name ?? "?"),
             "exception_class": exceptionClass.map { .string($0) } ?? nil, "exception_message": exceptionMessage.map { .string($0) } ?? nil,
-            "created_at": .string(PostgresTimestamp.format(createdAt)),
+            "created_at": time(createdAt),
         ]
     }
 }

@@ -19,8 +19,8 @@ public enum ProgramReplacement {
         if let slash = executable.lastIndex(of: "/") {
             candidates.append(String(executable[...slash]) + name)
         }
-        if let path = getenv("PATH") {
-            for directory in String(cString: path).split(separator: ":") where !directory.isEmpty {
+        if let path = ProcessEnvironment["PATH"] {
+            for directory in path.split(separator: ":") where !directory.isEmpty {
                 candidates.append("\(directory)/\(name)")
             }
         }

@@ -101,7 +101,7 @@ public final class PostgresConnection {
                 lastError = error
             }
             if ContinuousClock.now + delay > deadline { break }
-            blockingSleep(seconds: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+            blockingSleep(delay)
             delay = min(delay * 2, .seconds(1))
         }
         throw lastError

@@ -29,7 +29,7 @@ public struct SleepJob: Job {
         let deadline = ContinuousClock.now + .milliseconds(milliseconds)
         while ContinuousClock.now < deadline {
             let left = deadline - ContinuousClock.now
-            blockingSleep(seconds: min(0.05, Double(left.components.attoseconds) / 1e18 + Double(left.components.seconds)))
+            blockingSleep(min(.milliseconds(50), left))
         }
     }
 }

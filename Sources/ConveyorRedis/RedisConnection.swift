@@ -135,7 +135,7 @@ public final class RedisConnection {
                 if error.code == .invalidConfiguration { throw error }
             }
             if ContinuousClock.now + delay > deadline { break }
-            blockingSleep(seconds: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+            blockingSleep(delay)
             delay = min(delay * 2, .seconds(1))
         }
         throw lastError
