@@ -14,8 +14,10 @@ struct WorkerCommand: ParsableCommand {
         abstract: "Run jobs from Redis queues until stopped.",
         discussion: """
             Jobs are fetched reliably: each job waits in a working list of this process
-            until it has finished, so a crash (even kill -9) loses nothing; another
-            worker pushes the jobs of a dead process back within about 40 seconds.
+            until it has finished, and is acknowledged the moment it finishes, so a
+            crash (even kill -9) loses nothing and runs again only the jobs that were
+            running. Another worker pushes a dead process's jobs back once its lease
+            lapses: within --lease + --rescue-interval seconds (25 by default).
 
             Signals: TSTP = quiet (finish running jobs, fetch no more); TERM or INT =
             stop fetching, wait up to --timeout for running jobs, push unfinished ones
@@ -39,6 +41,12 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Seconds to wait for running jobs on shutdown before pushing them back.")
     var timeout: Double = 25
 
+    @Option(help: "Seconds this process's liveness lease lasts; renewed by every heartbeat (every 5 s, or a quarter of the lease if shorter).")
+    var lease: Double = 20
+
+    @Option(help: "Seconds between looks for the jobs of dead processes.")
+    var rescueInterval: Double = 5
+
     @Option(help: "A tag shown in Sidekiq's Web UI process list.")
     var tag: String = ""
 
@@ -58,6 +66,8 @@ struct WorkerCommand: ParsableCommand {
         if let metricsPort { guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be 0-65535") } }
         guard (1...1000).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 1000") }
         guard timeout >= 0 else { throw ValidationError("--timeout must be ≥ 0 seconds") }
+        guard lease >= 1 else { throw ValidationError("--lease must be at least 1 second") }
+        guard rescueInterval >= 0.1 else { throw ValidationError("--rescue-interval must be at least 0.1 seconds") }
     }
 
     func run() throws {
@@ -75,7 +85,9 @@ struct WorkerCommand: ParsableCommand {
         let logger = try connection.logger("conveyor.worker", output: .standardOutput)
         var configuration = WorkerConfiguration(
             redis: try connection.redisConfiguration(), postgres: connection.postgresConfiguration(),
-            queues: selector, concurrency: concurrency, shutdownTimeout: .milliseconds(Int64(timeout * 1000)), tag: tag)
+            queues: selector, concurrency: concurrency, shutdownTimeout: .milliseconds(Int64(timeout * 1000)), tag: tag,
+            heartbeatInterval: .milliseconds(Int64(min(5, lease / 4) * 1000)),
+            leaseDuration: .milliseconds(Int64(lease * 1000)), recoveryInterval: .milliseconds(Int64(rescueInterval * 1000)))
         let observer = metricsPort.map { _ in PrometheusJobObserver() }
         configuration.observer = observer
         let registry = CLIRuntime.registry

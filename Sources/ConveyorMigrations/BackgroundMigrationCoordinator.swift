@@ -258,69 +258,33 @@ public struct BackgroundMigrationCoordinator {
     }
 }
 
-/// Holds stolen jobs in a working list registered like a worker's, under a lease renewed
-/// by a thread of its own, so the jobs of a crashed `steal` are recovered by any worker.
+/// Holds stolen jobs in a claim list registered like a worker's working list (reliable
+/// fetch owns the keys and scripts), under a lease renewed by a thread of its own, so the
+/// jobs of a crashed `steal` are recovered by any worker.
 final class StealClaimer {
     let identity: String
-    let list: String
+    private let claimList: ReliableFetch.Claim
     private let redis: RedisConnection
     private let renewer: LeaseRenewer
 
-    /// Acknowledges the previous claims (deletes the claim list), then removes each given
-    /// entry from its source and holds the ones this call removed. Returns 1/0 per entry.
-    static let claim = RedisScript(
-        """
-        redis.call('DEL', KEYS[2])
-        local result = {}
-        for i = 2, #ARGV do
-          local removed
-          if ARGV[1] == 'sorted' then
-            removed = redis.call('ZREM', KEYS[1], ARGV[i])
-          else
-            removed = redis.call('LREM', KEYS[1], -1, ARGV[i])
-          end
-          if removed == 1 then redis.call('RPUSH', KEYS[2], ARGV[i]) end
-          result[#result + 1] = removed
-        end
-        return result
-        """)
-
-    /// After a failure: the failed job goes to the head of the queue (as GitLab's
-    /// perform_async would), claimed jobs not yet run back to its front, the claim is dropped.
-    static let giveBack = RedisScript(
-        """
-        redis.call('DEL', KEYS[1])
-        redis.call('LPUSH', KEYS[2], ARGV[2])
-        for i = 3, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
-        redis.call('SADD', KEYS[3], ARGV[1])
-        return 1
-        """)
-
     init(configuration: RedisConfiguration) throws {
         identity = "steal:\(ProcessFacts.hostname):\(ProcessFacts.pid):\(JobID.make().prefix(8))"
-        list = RedisKeys.working(identity: identity, processor: 0, generation: 0, queue: BackgroundMigrationWorker.queue)
+        claimList = ReliableFetch.Claim(identity: identity, queue: BackgroundMigrationWorker.queue)
         redis = try RedisConnection(configuration)
         renewer = try LeaseRenewer(identity: identity, configuration: configuration)
-        try redis.command("HSET", RedisKeys.workingRegistry, list, "\(identity)\t\(BackgroundMigrationWorker.queue)")
+        try claimList.register(on: redis)
     }
+
+    var list: String { claimList.list }
 
     /// Claims the entries this call removes from `key`; one flag per entry.
     func claim(_ raws: [[UInt8]], from key: String, sorted: Bool) throws(RedisError) -> [Bool] {
-        let reply = try redis.evaluate(Self.claim) { command in
-            command.append(2)
-            command.append(key)
-            command.append(list)
-            command.append(sorted ? "sorted" : "list")
-            for raw in raws { command.append(bytes: raw) }
-        }
-        let flags = reply.array?.map { $0.int == 1 } ?? []
-        guard flags.count == raws.count else { throw RedisError(.unexpectedReply, "claim returned \(flags.count) flags for \(raws.count) jobs") }
-        return flags
+        try claimList.claim(raws, from: key, sorted: sorted, on: redis)
     }
 
     /// Acknowledges the last claims.
     func finish() throws(RedisError) {
-        try redis.command("DEL", list)
+        try claimList.finish(on: redis)
     }
 
     func giveBack(failed payload: JobPayload, unstarted: [[UInt8]]) throws(RedisError) {
@@ -328,25 +292,14 @@ final class StealClaimer {
         payload.queue = BackgroundMigrationWorker.queue
         payload.setTimestamp("enqueued_at", Timestamp.now())
         payload.object["at"] = nil
-        try redis.evaluate(Self.giveBack) { command in
-            command.append(3)
-            command.append(list)
-            command.append(RedisKeys.queue(BackgroundMigrationWorker.queue))
-            command.append(RedisKeys.queues)
-            command.append(BackgroundMigrationWorker.queue)
-            command.append(bytes: payload.serialized())
-            for raw in unstarted { command.append(bytes: raw) }
-        }
+        try claimList.giveBack(failed: payload.serialized(), unstarted: unstarted, on: redis)
     }
 
     /// Ends the lease. Jobs still held (steal stopped by an error) stay registered, so a
     /// worker recovers them as soon as the lease is gone.
     func release() {
         renewer.stop()
-        let held = (try? redis.command("LLEN", list).int) ?? 1
-        var commands = [RedisCommand(["DEL", RedisKeys.alive(identity)])]
-        if held == 0 { commands.append(RedisCommand(["HDEL", RedisKeys.workingRegistry, list])) }
-        _ = try? redis.pipeline(commands)
+        claimList.release(on: redis)
     }
 }
 
@@ -359,7 +312,7 @@ final class LeaseRenewer: @unchecked Sendable {
     init(identity: String, configuration: RedisConfiguration, lease: Duration = .seconds(30)) throws {
         let redis = try RedisConnection(configuration)
         let milliseconds = Int(lease.seconds * 1000)
-        try redis.command("SET", RedisKeys.alive(identity), "steal", "PX", milliseconds)
+        try redis.command("SET", ReliableFetch.alive(identity), "steal", "PX", milliseconds)
         nonisolated(unsafe) let connection = redis
         try DetachedThread.start(name: "lease") { [self] in
             condition.lock()
@@ -367,7 +320,7 @@ final class LeaseRenewer: @unchecked Sendable {
                 condition.wait(timeout: .seconds(5))
                 if isStopped { break }
                 condition.unlock()
-                _ = try? connection.command("SET", RedisKeys.alive(identity), "steal", "PX", milliseconds)
+                _ = try? connection.command("SET", ReliableFetch.alive(identity), "steal", "PX", milliseconds)
                 condition.lock()
             }
             condition.unlock()

@@ -25,9 +25,8 @@ public enum BackgroundMigrationWorker {
     /// there are none: `track: false`).
     public static func perform(_ migration: String, _ arguments: [JSONValue], registry: BackgroundMigrationRegistry, db: PostgresConnection, logger: Logger, track: Bool = true) throws {
         guard let entry = registry.entry(migration) else {
-            throw JobError(
-                errorClass: "NameError",
-                message: "uninitialized constant \(migration): no background migration '\(migration)' is registered (known: \(registry.classNames.joined(separator: ", ")))")
+            throw JobError.uninitializedConstant(
+                migration, "no background migration '\(migration)' is registered (known: \(registry.classNames.joined(separator: ", ")))")
         }
         try entry.perform(arguments, BackgroundMigrationContext(db: db, logger: logger))
         if track { try BackgroundMigrationTracking.markSucceeded(className: migration, arguments: arguments, db) }

@@ -27,7 +27,7 @@ struct BatchedJobExecutor {
         let started = ContinuousClock.now
         do {
             guard let entry = jobs.entry(migration.jobClassName) else {
-                throw JobError(errorClass: "NameError", message: "uninitialized constant \(migration.jobClassName): no batched migration job '\(migration.jobClassName)' is registered")
+                throw JobError.uninitializedConstant(migration.jobClassName, "no batched migration job '\(migration.jobClassName)' is registered")
             }
             let table = try db.resolveTable(migration.tableName)
             let column = try db.resolveColumn(migration.columnName, in: table)

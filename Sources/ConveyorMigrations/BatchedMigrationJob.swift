@@ -134,7 +134,3 @@ public struct BatchedJobRegistry: Sendable {
 
     public var classNames: [String] { entries.keys.sorted() }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

@@ -39,8 +39,7 @@ public struct BatchedMigrationScheduler: WorkerService {
                     reported = true
                 }
             }
-            let deadline = ContinuousClock.now + tick
-            while ContinuousClock.now < deadline, !context.isQuiet { blockingSleep(seconds: 0.05) }
+            context.sleep(for: tick)
         }
     }
 

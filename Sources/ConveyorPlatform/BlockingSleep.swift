@@ -18,3 +18,10 @@ public func blockingSleep(seconds: Double) {
     guard seconds > 0, seconds.isFinite else { return }
     blockingSleep(.nanoseconds(Int64(seconds * 1e9)))
 }
+
+extension Duration {
+    /// Seconds as a Double.
+    public var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -8,11 +8,15 @@ import Darwin
 /// `lock()`/`unlock()` around shared state, `wait` releases the lock while blocked.
 /// Timed waits use the monotonic clock, so wall-clock jumps don't shorten or stretch them.
 public final class ConditionLock: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    fileprivate let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
     public init() {
         pthread_mutex_init(mutex, nil)
+        Self.initialise(condition)
+    }
+
+    fileprivate static func initialise(_ condition: UnsafeMutablePointer<pthread_cond_t>) {
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
         #if canImport(Glibc)
@@ -43,7 +47,11 @@ public final class ConditionLock: @unchecked Sendable {
 
     /// Waits (the lock held) until signalled or `timeout` passed; false when it timed out.
     @discardableResult
-    public func wait(timeout: Duration) -> Bool {
+    public func wait(timeout: Duration) -> Bool { Self.timedWait(condition, mutex, timeout) }
+
+    fileprivate static func timedWait(
+        _ condition: UnsafeMutablePointer<pthread_cond_t>, _ mutex: UnsafeMutablePointer<pthread_mutex_t>, _ timeout: Duration
+    ) -> Bool {
         var now = timespec()
         #if canImport(Glibc)
         clock_gettime(CLOCK_MONOTONIC, &now)
@@ -60,4 +68,33 @@ public final class ConditionLock: @unchecked Sendable {
 
     public func signal() { pthread_cond_signal(condition) }
     public func broadcast() { pthread_cond_broadcast(condition) }
+
+    /// A second condition on the same mutex, for two kinds of waiters (say, consumers
+    /// waiting for items and a producer waiting for room) that are woken separately.
+    public final class Condition: @unchecked Sendable {
+        fileprivate let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        fileprivate unowned let lock: ConditionLock
+
+        fileprivate init(lock: ConditionLock) {
+            self.lock = lock
+            ConditionLock.initialise(condition)
+        }
+
+        deinit {
+            pthread_cond_destroy(condition)
+            condition.deallocate()
+        }
+
+        /// Waits (the lock held) until signalled.
+        public func wait() { pthread_cond_wait(condition, lock.mutex) }
+
+        /// Waits (the lock held) until signalled or `timeout` passed; false when it timed out.
+        @discardableResult
+        public func wait(timeout: Duration) -> Bool { ConditionLock.timedWait(condition, lock.mutex, timeout) }
+
+        public func signal() { pthread_cond_signal(condition) }
+        public func broadcast() { pthread_cond_broadcast(condition) }
+    }
+
+    public func makeCondition() -> Condition { Condition(lock: self) }
 }

@@ -89,22 +89,11 @@ public final class PostgresConnection {
 
     /// Reconnects with backoff (50 ms doubling to 1 s) for up to `reconnectWait`.
     public func reconnect() throws(PostgresError) {
-        let deadline = ContinuousClock.now + configuration.reconnectWait
-        var delay = Duration.milliseconds(50)
-        var lastError = PostgresError(.connectionFailed, "not attempted")
-        while true {
-            do {
-                try connect()
-                reconnectCount += 1
-                return
-            } catch {
-                lastError = error
-            }
-            if ContinuousClock.now + delay > deadline { break }
-            blockingSleep(delay)
-            delay = min(delay * 2, .seconds(1))
+        var backoff = Backoff(initial: .milliseconds(50), maximum: .seconds(1))
+        try backoff.retry(until: .now + configuration.reconnectWait) { () throws(PostgresError) in
+            try connect()
         }
-        throw lastError
+        reconnectCount += 1
     }
 
     private func ensureConnected() throws(PostgresError) -> OpaquePointer {

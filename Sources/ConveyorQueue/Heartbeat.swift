@@ -4,26 +4,29 @@ import ConveyorRedis
 import Logging
 
 /// Registers the process the way Sidekiq does (the `processes` set, the `<identity>` hash,
-/// `<identity>:work`), flushes the job counters into `stat:*`, renews Conveyor's liveness
-/// lease, answers quiet/stop requests from Sidekiq's Web UI, and now and then recovers the
-/// working lists of processes that died.
+/// `<identity>:work`), flushes the job counters into `stat:*`, renews the reliable-fetch
+/// registration and lease, and answers quiet/stop requests from Sidekiq's Web UI.
 ///
-/// Used by one thread at a time: the heartbeat thread, then the shutdown path after that
-/// thread has returned.
+/// Used by one thread at a time: the maintenance thread, then the shutdown path after
+/// that thread has returned.
 final class Heartbeat: @unchecked Sendable {
     let redis: RedisConnection
     let configuration: WorkerConfiguration
     let state: WorkerState
+    let fetch: ReliableFetch
     let logger: Logger
     let onSignal: @Sendable (String) -> Void
     private let info: [UInt8]
-    private var lastRecovery = ContinuousClock.now - .seconds(3600)
+    /// Totals already written to `stat:*`.
+    private var flushedProcessed = 0
+    private var flushedFailed = 0
     static let statsTTL = 5 * 365 * 24 * 3600
 
-    init(redis: RedisConnection, configuration: WorkerConfiguration, state: WorkerState, logger: Logger, onSignal: @escaping @Sendable (String) -> Void) {
+    init(redis: RedisConnection, configuration: WorkerConfiguration, state: WorkerState, fetch: ReliableFetch, logger: Logger, onSignal: @escaping @Sendable (String) -> Void) {
         self.redis = redis
         self.configuration = configuration
         self.state = state
+        self.fetch = fetch
         self.logger = logger
         self.onSignal = onSignal
         var info = JSONObject()
@@ -43,17 +46,12 @@ final class Heartbeat: @unchecked Sendable {
         self.info = info.serializedBytes()
     }
 
-    /// One beat. Counts not written because Redis failed are kept for the next one.
+    /// One beat. Counts not written because Redis failed are written by the next one.
     func beat() throws(RedisError) {
-        let processed = state.processedSinceFlush.exchange(0, ordering: .relaxed)
-        let failed = state.failedSinceFlush.exchange(0, ordering: .relaxed)
-        do {
-            try beat(processed: processed, failed: failed)
-        } catch {
-            state.processedSinceFlush.add(processed, ordering: .relaxed)
-            state.failedSinceFlush.add(failed, ordering: .relaxed)
-            throw error
-        }
+        let processed = state.processedTotal, failed = state.failedTotal
+        try beat(processed: processed - flushedProcessed, failed: failed - flushedFailed)
+        flushedProcessed = processed
+        flushedFailed = failed
     }
 
     private func beat(processed: Int, failed: Int) throws(RedisError) {
@@ -103,19 +101,7 @@ final class Heartbeat: @unchecked Sendable {
         hash.append("concurrency"); hash.append(configuration.concurrency)
         commands.append(hash)
         add("EXPIRE", identity, 60)
-        var lease = RedisCommand("SET")
-        lease.append(RedisKeys.alive(identity)); lease.append(String(ProcessFacts.pid))
-        lease.append("PX"); lease.append(Int(configuration.leaseDuration.seconds * 1000))
-        commands.append(lease)
-        var registry = RedisCommand("HSET")
-        registry.append(RedisKeys.workingRegistry)
-        for processor in 0..<configuration.concurrency {
-            for (key, owner) in Processor.registryEntries(identity: identity, processor: processor, queues: configuration.queues.names) {
-                registry.append(key)
-                registry.append(owner)
-            }
-        }
-        commands.append(registry)
+        commands += fetch.registrationCommands(lease: configuration.leaseDuration)
         add("RPOP", RedisKeys.signals(identity), 10)
         let replies = try redis.pipeline(commands)
         for reply in replies { if let error = reply.error { throw error } }
@@ -123,45 +109,16 @@ final class Heartbeat: @unchecked Sendable {
             logger.notice("received \(signal) from Redis", metadata: ["identity": .string(identity)])
             onSignal(signal)
         }
-        if ContinuousClock.now - lastRecovery >= configuration.recoveryInterval {
-            lastRecovery = .now
-            try recoverOrphans()
-        }
     }
 
-    /// Pushes back the jobs of processes whose lease lapsed. One process per interval does
-    /// the scan (a short lock), the script makes each move atomic.
-    @discardableResult
-    func recoverOrphans() throws(RedisError) -> Int {
-        var lock = RedisCommand("SET")
-        lock.append(RedisKeys.recoveryLock)
-        lock.append(state.identity)
-        lock.append("NX")
-        lock.append("PX")
-        lock.append(max(1000, Int(configuration.recoveryInterval.seconds * 1000) - 1000))
-        guard try redis.send(lock) != .null else { return 0 }
-        let moved = try redis.evaluate(QueueScripts.recover, keys: [RedisKeys.workingRegistry, RedisKeys.queues]).int ?? 0
-        if moved > 0 {
-            logger.warning("recovered jobs of dead processes", metadata: ["count": "\(moved)"])
-        }
-        return moved
-    }
-
-    /// Removes the process from Sidekiq's view and drops its lease and registry entries.
-    func deregister(processors: Range<Int>) throws(RedisError) {
+    /// Removes the process from Sidekiq's view and drops its lease and registry entries
+    /// (after `ReliableFetch.releaseAll` pushed back what was left).
+    func deregister() throws(RedisError) {
         let identity = state.identity
-        var commands = [
+        let commands = [
             RedisCommand(["SREM", RedisKeys.processes, identity]),
-            RedisCommand(["UNLINK", identity, RedisKeys.work(identity), RedisKeys.workersV6(identity), RedisKeys.alive(identity)]),
-        ]
-        var hdel = RedisCommand("HDEL")
-        hdel.append(RedisKeys.workingRegistry)
-        for processor in processors {
-            for (key, _) in Processor.registryEntries(identity: identity, processor: processor, queues: configuration.queues.names) {
-                hdel.append(key)
-            }
-        }
-        if hdel.argumentCount > 2 { commands.append(hdel) }
-        _ = try redis.pipeline(commands)
+            RedisCommand(["UNLINK", identity, RedisKeys.work(identity), RedisKeys.workersV6(identity)]),
+        ] + fetch.deregistrationCommands()
+        for reply in try redis.pipeline(commands) { if let error = reply.error { throw error } }
     }
 }

@@ -33,6 +33,12 @@ public struct JobError: Error, Sendable, CustomStringConvertible {
         JobError(errorClass: "ArgumentError", message: message)
     }
 
+    /// Ruby's NameError for a class nobody registered, in the words Sidekiq's retry set
+    /// shows: "uninitialized constant <name>: <detail>".
+    public static func uninitializedConstant(_ name: String, _ detail: String) -> JobError {
+        JobError(errorClass: "NameError", message: "uninitialized constant \(name): \(detail)")
+    }
+
     public var description: String { message }
 }
 

@@ -90,31 +90,60 @@ extension QueueAPI {
     }
 
     /// Moves a scheduled/retry/dead entry to its queue now. Like Sidekiq, a retry from the
-    /// UI does not use up an attempt (`retry_count` goes down by one).
+    /// UI does not use up an attempt (`retry_count` goes down by one). Taking the entry and
+    /// pushing it are one script call, so a broken connection cannot lose it.
     @discardableResult
     public func enqueueNow(_ set: SortedSet, score: String, jid: String) throws(RedisError) -> Bool {
-        guard let entry = try take(set, score: score, jid: jid) else { return false }
-        guard var payload = entry.payload else {
-            // Not a job: it can only go (back) to the dead set.
-            try redis.command("ZADD", RedisKeys.dead, Timestamp.now(), entry.raw)
-            return false
+        for entry in try candidates(set, score: score, jid: jid) {
+            guard var payload = entry.payload else {
+                // Not a job: it can only go (back) to the dead set.
+                if set != .dead { try moveToDead(entry, from: set) }
+                return false
+            }
+            if set != .scheduled, let count = payload.retryCount { payload.object["retry_count"] = JSONValue(count - 1) }
+            payload.setTimestamp("enqueued_at", Timestamp.now())
+            payload.object["at"] = nil
+            let moved = try redis.evaluate(QueueScripts.enqueueNow) { command in
+                command.append(3)
+                command.append(set.rawValue)
+                command.append(RedisKeys.queue(payload.queue))
+                command.append(RedisKeys.queues)
+                command.append(bytes: entry.raw)
+                command.append(bytes: payload.serialized())
+                command.append(payload.queue)
+            }
+            if moved.int == 1 { return true }
         }
-        if set != .scheduled, let count = payload.retryCount { payload.object["retry_count"] = JSONValue(count - 1) }
-        try QueueClient(redis: redis).push(payload)
-        return true
+        return false
     }
 
-    /// Moves a retry entry to the dead set.
+    /// Moves a retry entry to the dead set, trimming it, in one script call.
     @discardableResult
     public func kill(score: String, jid: String, deadMaxJobs: Int = 10_000, deadTimeout: Double = 180 * 24 * 3600) throws(RedisError) -> Bool {
-        guard let entry = try take(.retries, score: score, jid: jid) else { return false }
+        for entry in try candidates(.retries, score: score, jid: jid) {
+            if try moveToDead(entry, from: .retries, deadMaxJobs: deadMaxJobs, deadTimeout: deadTimeout) { return true }
+        }
+        return false
+    }
+
+    /// The entries of `set` with this score and jid (normally one).
+    private func candidates(_ set: SortedSet, score: String, jid: String) throws(RedisError) -> [Entry] {
+        let raws = try redis.command("ZRANGEBYSCORE", set.rawValue, score, score).array?.compactMap(\.bytes) ?? []
+        return raws.map { Entry(raw: $0, score: score) }.filter { $0.jid == jid }
+    }
+
+    @discardableResult
+    private func moveToDead(_ entry: Entry, from set: SortedSet, deadMaxJobs: Int = 10_000, deadTimeout: Double = 180 * 24 * 3600) throws(RedisError) -> Bool {
         let now = Timestamp.now()
-        _ = try redis.pipeline([
-            RedisCommand(["ZADD", RedisKeys.dead, now, entry.raw]),
-            RedisCommand(["ZREMRANGEBYSCORE", RedisKeys.dead, "-inf", now - deadTimeout]),
-            RedisCommand(["ZREMRANGEBYRANK", RedisKeys.dead, 0, -(deadMaxJobs + 1)]),
-        ])
-        return true
+        return try redis.evaluate(QueueScripts.kill) { command in
+            command.append(2)
+            command.append(set.rawValue)
+            command.append(RedisKeys.dead)
+            command.append(bytes: entry.raw)
+            command.append(now)
+            command.append(now - deadTimeout)
+            command.append(deadMaxJobs)
+        }.int == 1
     }
 
     /// Empties a set (Sidekiq's "Delete all").

@@ -1,5 +1,5 @@
-/// Every Redis key Conveyor touches. Sidekiq's own keys keep Sidekiq's names so its API and
-/// Web UI read them; Conveyor's bookkeeping lives under `conveyor:`.
+/// Sidekiq's keys, under Sidekiq's names so its API and Web UI read them. Conveyor's own
+/// reliable-fetch keys (under `conveyor:`) belong to `ReliableFetch`.
 public enum RedisKeys {
     public static let queues = "queues"
     public static let schedule = "schedule"
@@ -23,19 +23,4 @@ public enum RedisKeys {
     public static func work(_ identity: String) -> String { identity + ":work" }
     public static func workersV6(_ identity: String) -> String { identity + ":workers" }
     public static func signals(_ identity: String) -> String { identity + "-signals" }
-
-    // Conveyor's own keys.
-    /// A processor's reliable-fetch working list for one queue. Each processor alternates
-    /// between two generations, so acknowledging one batch and fetching the next can be
-    /// retried safely after a lost reply.
-    public static func working(identity: String, processor: Int, generation: Int, queue: String) -> String {
-        "conveyor:working:\(identity):\(processor):\(generation):\(queue)"
-    }
-    /// HASH working-list key → "<identity>\t<queue>", so any live process can find and
-    /// recover the lists of a dead one.
-    public static let workingRegistry = "conveyor:working-lists"
-    /// Present (with a TTL renewed by each heartbeat) while a process is alive.
-    public static func alive(_ identity: String) -> String { "conveyor:alive:" + identity }
-    /// Held briefly by the process that scans for orphaned working lists.
-    public static let recoveryLock = "conveyor:recovery-lock"
 }

@@ -4,10 +4,10 @@ import ConveyorRedis
 import Glibc
 #endif
 import Logging
-import Synchronization
 
-/// A worker process: `concurrency` processor threads, the scheduled-job poller, the
-/// heartbeat and any extra services. `run()` blocks until the worker is told to stop
+/// A worker process: one fetcher that feeds `concurrency` processor threads through the
+/// dispatcher, the scheduled-job poller, the maintenance thread (heartbeat and orphan
+/// rescue) and any extra services. `run()` blocks until the worker is told to stop
 /// (TERM/INT, or `stop()` from Sidekiq's Web UI), then shuts down gracefully.
 public final class Worker: Sendable {
     public let configuration: WorkerConfiguration
@@ -15,7 +15,8 @@ public final class Worker: Sendable {
     public let state: WorkerState
     private let logger: Logger
     private let services: [any WorkerService]
-    private let runningProcessors = Atomic<Int>(0)
+    private let fetch: ReliableFetch
+    private let dispatcher: JobDispatcher
 
     public init(configuration: WorkerConfiguration, registry: JobRegistry, logger: Logger, services: [any WorkerService] = []) {
         self.configuration = configuration
@@ -24,13 +25,18 @@ public final class Worker: Sendable {
         self.services = services
         let nonce = JobID.make().prefix(12)
         state = WorkerState(identity: "\(ProcessFacts.hostname):\(ProcessFacts.pid):\(nonce)", concurrency: configuration.concurrency)
+        fetch = ReliableFetch(identity: state.identity, queues: configuration.queues.names)
+        dispatcher = JobDispatcher(book: DispatchBook(
+            concurrency: configuration.concurrency, maxPrefetch: configuration.maxFetchBatch,
+            prefetchWork: configuration.fetchBatchTarget.seconds))
     }
 
-    /// Stop fetching new jobs; running ones finish (Sidekiq's TSTP).
+    /// Stop fetching new jobs; running ones finish, unstarted ones go back (Sidekiq's TSTP).
     public func quiet() {
         guard !state.isQuiet else { return }
         logger.notice("quiet: no longer accepting new work")
         state.quiet()
+        dispatcher.quiet()
     }
 
     /// Begin a graceful shutdown (Sidekiq's TERM).
@@ -38,6 +44,7 @@ public final class Worker: Sendable {
         guard !state.isStopping else { return }
         logger.notice("shutting down", metadata: ["timeout": "\(configuration.shutdownTimeout.seconds)s"])
         state.stop()
+        dispatcher.quiet()
     }
 
     /// Handles TERM/INT (stop), TSTP (quiet) and TTIN (log busy jobs) itself.
@@ -66,9 +73,8 @@ public final class Worker: Sendable {
             "queues": .string(configuration.queues.entries.map { configuration.queues.isStrict ? $0.name : "\($0.name),\($0.weight)" }.joined(separator: " ")),
             "redis": .string(configuration.redis.displayName),
         ])
-        let heartbeatRedis = connectWithRetry("heartbeat")
-        guard let heartbeatRedis else { return 0 }
-        let heartbeat = Heartbeat(redis: heartbeatRedis, configuration: configuration, state: state, logger: logger) { [self] signal in
+        guard let heartbeatRedis = connectWithRetry("heartbeat") else { return 0 }
+        let heartbeat = Heartbeat(redis: heartbeatRedis, configuration: configuration, state: state, fetch: fetch, logger: logger) { [self] signal in
             handle(signal: signal)
         }
         do {
@@ -77,37 +83,58 @@ public final class Worker: Sendable {
             logger.error("first heartbeat failed", metadata: ["error": "\(error)"])
         }
 
+        let processors = ThreadGroup()
         for index in 0..<configuration.concurrency {
-            runningProcessors.add(1, ordering: .relaxed)
-            spawn("processor-\(index)") { [self] in
-                defer {
-                    state.processors[index].finished.store(true, ordering: .relaxed)
-                    runningProcessors.subtract(1, ordering: .relaxed)
-                }
-                var processor: Processor?
-                while processor == nil, !state.isQuiet {
-                    do {
-                        processor = try Processor(index: index, configuration: configuration, registry: registry, state: state, logger: logger)
-                    } catch {
-                        logger.error("processor cannot connect to Redis, retrying", metadata: ["error": "\(error)"])
-                        blockingSleep(seconds: 1)
-                    }
-                }
-                processor?.run()
+            spawn(processors, "processor-\(index)") { [self] in
+                guard let processor = connectWithRetry("processor", { () throws(RedisError) in
+                    try Processor(index: index, fetch: fetch, dispatcher: dispatcher, configuration: configuration, registry: registry, state: state, logger: logger)
+                }) else { return }
+                processor.run()
             }
         }
-        let auxiliaryRunning = RunningCount(2 + services.count)
-        spawn("scheduler") { [self] in
-            defer { auxiliaryRunning.decrement() }
-            guard let redis = connectWithRetry("scheduler") else { return }
-            ScheduledPoller(redis: redis, logger: logger, pollInterval: configuration.pollInterval).run { state.isQuiet }
+        let fetcher = ThreadGroup()
+        spawn(fetcher, "fetcher") { [self] in
+            guard let fetcher = connectWithRetry("fetch", { () throws(RedisError) in
+                try Fetcher(fetch: fetch, dispatcher: dispatcher, configuration: configuration, signal: state.signal, logger: logger)
+            }) else { return }
+            fetcher.run()
         }
-        spawn("heartbeat") { [self] in
-            defer { auxiliaryRunning.decrement() }
-            let outage = OutageLog(logger: logger, what: "Redis (heartbeat)")
-            while !state.isStopping {
-                sleep(configuration.heartbeatInterval)
-                guard !state.isStopping else { break }
+        let auxiliary = ThreadGroup()
+        spawn(auxiliary, "scheduler") { [self] in
+            guard let redis = connectWithRetry("scheduler") else { return }
+            ScheduledPoller(redis: redis, logger: logger, pollInterval: configuration.pollInterval, clock: configuration.clock).run(until: state.signal)
+        }
+        spawn(auxiliary, "maintenance") { [self] in
+            maintain(heartbeat)
+        }
+        let serviceContext = WorkerServiceContext(configuration: configuration, state: state, logger: logger)
+        for service in services {
+            spawn(auxiliary, service.name) { service.run(context: serviceContext) }
+        }
+
+        state.signal.wait(until: .stopping)
+        return shutdown(heartbeat: heartbeat, processors: processors, fetcher: fetcher, auxiliary: auxiliary)
+    }
+
+    /// The maintenance thread: a heartbeat every `heartbeatInterval`, an orphan-rescue
+    /// round every `recoveryInterval` (the first right away, so a replacement process
+    /// recovers its predecessor's jobs as soon as their lease lapses).
+    private func maintain(_ heartbeat: Heartbeat) {
+        let rescuer = OrphanRescuer(interval: configuration.recoveryInterval)
+        let outage = OutageLog(logger: logger, what: "Redis (heartbeat)")
+        var nextBeat = ContinuousClock.now + configuration.heartbeatInterval
+        var nextRescue = ContinuousClock.now
+        while !state.isStopping {
+            if ContinuousClock.now >= nextRescue {
+                nextRescue = .now + rescuer.interval
+                do {
+                    try rescuer.rescue(on: heartbeat.redis, identity: state.identity, logger: logger)
+                } catch {
+                    outage.failed(error)
+                }
+            }
+            if ContinuousClock.now >= nextBeat {
+                nextBeat = .now + configuration.heartbeatInterval
                 do {
                     try heartbeat.beat()
                     outage.recovered()
@@ -115,111 +142,68 @@ public final class Worker: Sendable {
                     outage.failed(error)
                 }
             }
+            state.signal.sleep(for: min(nextBeat, nextRescue) - .now, orUntil: .stopping)
         }
-        let serviceContext = WorkerServiceContext(configuration: configuration, state: state, logger: logger)
-        for service in services {
-            spawn(service.name) {
-                defer { auxiliaryRunning.decrement() }
-                service.run(context: serviceContext)
-            }
-        }
-
-        while !state.isStopping { blockingSleep(seconds: 0.05) }
-        return shutdown(heartbeat: heartbeat, auxiliaryRunning: auxiliaryRunning)
     }
 
-    private func shutdown(heartbeat: Heartbeat, auxiliaryRunning: RunningCount) -> Int32 {
+    private func shutdown(heartbeat: Heartbeat, processors: ThreadGroup, fetcher: ThreadGroup, auxiliary: ThreadGroup) -> Int32 {
         let deadline = ContinuousClock.now + configuration.shutdownTimeout
-        if runningProcessors.load(ordering: .relaxed) > 0 {
-            logger.info("pausing to allow jobs to finish")
-        }
-        while runningProcessors.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
-            blockingSleep(seconds: 0.02)
-        }
-        // The heartbeat thread has stopped using its connection once it has returned.
-        let auxiliaryDeadline = ContinuousClock.now + .seconds(5)
-        while auxiliaryRunning.value > 0, ContinuousClock.now < auxiliaryDeadline {
-            blockingSleep(seconds: 0.02)
-        }
+        if processors.count > 0 { logger.info("pausing to allow jobs to finish") }
+        processors.wait(timeout: deadline - .now)
+        // The fetcher pushes back what nobody started; the other threads stop using their
+        // connections (the heartbeat's is used below) once they have returned.
+        fetcher.wait(timeout: configuration.idleBlock + .seconds(6))
+        auxiliary.wait(timeout: .seconds(5))
         // Jobs still running past the timeout, and anything else left in this process's
-        // working lists, go back to the front of their queues; they will run again
-        // elsewhere (at-least-once, as Sidekiq does). Finished jobs are dropped first.
-        var requeued = false
+        // lists, go back to the front of their queues; they will run again elsewhere
+        // (at-least-once, as Sidekiq does). Finished jobs were acknowledged already.
         do {
-            let pushedBack = try requeueWorkingLists(heartbeat.redis)
+            let pushedBack = try fetch.releaseAll(on: heartbeat.redis)
             if pushedBack > 0 { logger.warning("pushed unfinished jobs back to Redis", metadata: ["count": "\(pushedBack)"]) }
-            requeued = true
         } catch {
             logger.error("could not push unfinished jobs back; they will be recovered when this process's lease lapses", metadata: ["error": "\(error)"])
+            return 0
         }
-        guard requeued else { return 0 }
         do {
             try heartbeat.beat()  // final stats flush
-            try heartbeat.deregister(processors: 0..<configuration.concurrency)
+            try heartbeat.deregister()
         } catch {
             logger.error("could not deregister from Redis", metadata: ["error": "\(error)"])
         }
-        logger.notice("bye", metadata: ["processed": "\(state.processedTotal.load(ordering: .relaxed))", "failed": "\(state.failedTotal.load(ordering: .relaxed))"])
+        logger.notice("bye", metadata: ["processed": "\(state.processedTotal)", "failed": "\(state.failedTotal)"])
         return 0
-    }
-
-    private func requeueWorkingLists(_ redis: RedisConnection) throws(RedisError) -> Int {
-        try redis.load(QueueScripts.requeue)
-        var commands: [RedisCommand] = []
-        for index in 0..<configuration.concurrency {
-            let running = state.processors[index].finished.load(ordering: .relaxed) ? nil : state.processors[index].work.withLock { $0 }
-            for (list, owner) in Processor.registryEntries(identity: state.identity, processor: index, queues: configuration.queues.names) {
-                let queue = String(owner.split(separator: "\t").last ?? "default")
-                let finished = running?.workingList == list ? state.processors[index].batchProgress.load(ordering: .relaxed) : 0
-                commands.append(RedisConnection.evalshaCommand(QueueScripts.requeue, QueueScripts.requeueArguments(list: list, queue: queue, finished: finished)))
-            }
-        }
-        var total = 0
-        for reply in try redis.pipeline(commands) {
-            if let error = reply.error { throw error }
-            total += reply.int ?? 0
-        }
-        return total
     }
 
     private func connectWithRetry(_ role: String) -> RedisConnection? {
         var configuration = self.configuration.redis
         configuration.clientName = "conveyor-\(role)"
+        return connectWithRetry(role) { () throws(RedisError) in try RedisConnection(configuration) }
+    }
+
+    /// Makes `connect` succeed, retrying every second (logging once) until stopped.
+    private func connectWithRetry<T>(_ role: String, _ connect: () throws(RedisError) -> T) -> T? {
         var reported = false
         while !state.isStopping {
             do {
-                return try RedisConnection(configuration)
+                return try connect()
             } catch {
                 if !reported {
                     logger.error("cannot connect to Redis, retrying", metadata: ["role": .string(role), "error": "\(error)"])
                     reported = true
                 }
-                blockingSleep(seconds: 1)
+                state.signal.sleep(for: .seconds(1), orUntil: .stopping)
             }
         }
         return nil
     }
 
-    private func sleep(_ duration: Duration) {
-        let deadline = ContinuousClock.now + duration
-        while ContinuousClock.now < deadline, !state.isStopping { blockingSleep(seconds: 0.05) }
-    }
-
-    private func spawn(_ name: String, _ body: @escaping @Sendable () -> Void) {
+    private func spawn(_ group: ThreadGroup, _ name: String, _ body: @escaping @Sendable () -> Void) {
         do {
-            try DetachedThread.start(name: name, body)
+            try group.spawn(name, body)
         } catch {
             // Out of threads: nothing this process can run safely; supervisors restart it.
             logger.critical("\(error)")
             fatalError("\(error)")
         }
     }
-}
-
-/// A count of running threads, shared by closures.
-final class RunningCount: Sendable {
-    private let count: Atomic<Int>
-    init(_ initial: Int) { count = Atomic(initial) }
-    func decrement() { count.subtract(1, ordering: .relaxed) }
-    var value: Int { count.load(ordering: .relaxed) }
 }

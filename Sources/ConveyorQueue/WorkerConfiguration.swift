@@ -16,23 +16,29 @@ public struct WorkerConfiguration: Sendable {
     public var tag: String
     public var labels: [String]
     public var heartbeatInterval: Duration
-    /// The liveness lease; another process recovers our working lists after it lapses.
+    /// The liveness lease, renewed by every heartbeat; once it lapses another process
+    /// pushes our unfinished jobs back. With the rescue interval it bounds how long a
+    /// killed worker's jobs wait (lease + interval).
     public var leaseDuration: Duration
-    /// How often a process looks for working lists of dead processes.
+    /// How often a process looks for the jobs of dead processes (see `OrphanRescuer`).
     public var recoveryInterval: Duration
     /// Average pause of the scheduled/retry poller when nothing is due sooner.
     public var pollInterval: Duration
-    /// How long an idle processor blocks on a queue before looking again.
+    /// How long an idle fetcher waits for a push before looking again (it wakes at once
+    /// when a job is pushed; this bounds how late it notices quiet).
     public var idleBlock: Duration
-    /// Most jobs a processor moves to its working list at once.
+    /// The most unstarted jobs a process holds beyond one per free processor.
     public var maxFetchBatch: Int
-    /// A fetched batch is sized to hold about this much work, from measured job times.
+    /// Unstarted jobs held beyond free processors are sized to about this much work per
+    /// processor, from measured job times (fast jobs come in batches, slow ones one by one).
     public var fetchBatchTarget: Duration
     public var retryPolicy: RetryPolicy
     public var deadMaxJobs: Int
     public var deadTimeout: Duration
     /// Told about every finished job (metrics); nil costs nothing.
     public var observer: (any JobObserver)?
+    /// The time scheduling decisions use (corrected to the Redis server's clock).
+    public var clock: WorkerClock
 
     public init(
         redis: RedisConfiguration = RedisConfiguration(),
@@ -43,8 +49,8 @@ public struct WorkerConfiguration: Sendable {
         tag: String = "",
         labels: [String] = [],
         heartbeatInterval: Duration = .seconds(5),
-        leaseDuration: Duration = .seconds(30),
-        recoveryInterval: Duration = .seconds(10),
+        leaseDuration: Duration = .seconds(20),
+        recoveryInterval: Duration = .seconds(5),
         pollInterval: Duration = .milliseconds(500),
         idleBlock: Duration = .seconds(1),
         maxFetchBatch: Int = 100,
@@ -71,15 +77,10 @@ public struct WorkerConfiguration: Sendable {
         self.deadMaxJobs = deadMaxJobs
         self.deadTimeout = deadTimeout
         self.observer = nil
+        self.clock = WorkerClock()
     }
 }
 
-extension Duration {
-    /// Seconds as a Double.
-    public var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}
 
 /// Receives each finished job, from the processor thread that ran it.
 public protocol JobObserver: Sendable {

@@ -15,4 +15,8 @@ public struct WorkerServiceContext: Sendable {
     public var isStopping: Bool { state.isStopping }
     /// True when quiet or stopping: services should start no new work.
     public var isQuiet: Bool { state.isQuiet }
+
+    /// Sleeps up to `duration`, waking the moment the worker turns quiet; true when it did.
+    @discardableResult
+    public func sleep(for duration: Duration) -> Bool { state.signal.sleep(for: duration, orUntil: .quiet) }
 }

@@ -1,16 +1,12 @@
+import ConveyorPlatform
 import Synchronization
 
-/// State shared by a worker's threads: counters the heartbeat flushes, the quiet and
-/// stop flags, and what each processor is running.
+/// State shared by a worker's threads: the quiet/stop signal they all wait on, and what
+/// each processor is running and has counted.
 public final class WorkerState: Sendable {
     public let identity: String
-    let processedSinceFlush = Atomic<Int>(0)
-    let failedSinceFlush = Atomic<Int>(0)
-    /// Totals since start, for logs and metrics.
-    public let processedTotal = Atomic<Int>(0)
-    public let failedTotal = Atomic<Int>(0)
-    let quietFlag = Atomic<Bool>(false)
-    let stoppingFlag = Atomic<Bool>(false)
+    /// Quiet (stop taking work) and stop (shut down): every sleeping thread wakes on it.
+    public let signal = StopSignal()
     let processors: [ProcessorSlot]
     let startedAt: Double
 
@@ -20,11 +16,16 @@ public final class WorkerState: Sendable {
         startedAt = Timestamp.now()
     }
 
-    public var isQuiet: Bool { quietFlag.load(ordering: .relaxed) || isStopping }
-    public var isStopping: Bool { stoppingFlag.load(ordering: .relaxed) }
+    public var isQuiet: Bool { signal.isQuiet }
+    public var isStopping: Bool { signal.isStopping }
 
-    public func quiet() { quietFlag.store(true, ordering: .relaxed) }
-    public func stop() { stoppingFlag.store(true, ordering: .relaxed) }
+    public func quiet() { signal.quiet() }
+    public func stop() { signal.stop() }
+
+    /// Jobs finished (successfully or not) since start, for logs and metrics.
+    public var processedTotal: Int { processors.reduce(0) { $0 + $1.processed.load(ordering: .relaxed) } }
+    /// Jobs failed since start.
+    public var failedTotal: Int { processors.reduce(0) { $0 + $1.failed.load(ordering: .relaxed) } }
 
     /// Jobs running now.
     public var busy: Int { processors.reduce(0) { $0 + ($1.work.withLock { $0 } == nil ? 0 : 1) } }
@@ -34,14 +35,14 @@ public final class WorkerState: Sendable {
     }
 }
 
-/// What one processor thread shares with the rest of the process.
+/// What one processor thread shares with the rest of the process. Each processor counts
+/// in its own slot, so counting costs no contended cache line.
 final class ProcessorSlot: Sendable {
     /// The job it is running, if any.
     let work = Mutex<WorkSlot?>(nil)
-    /// How many jobs of its current batch finished and are still in its working list, so
-    /// a hard stop can drop exactly those before pushing the rest back.
-    let batchProgress = Atomic<Int>(0)
-    let finished = Atomic<Bool>(false)
+    /// Jobs it finished, and how many of them failed (totals since start).
+    let processed = Atomic<Int>(0)
+    let failed = Atomic<Int>(0)
 }
 
 /// One running job, as the heartbeat reports it in `<identity>:work`.
@@ -49,5 +50,4 @@ struct WorkSlot: Sendable {
     var queue: String
     var payload: [UInt8]
     var runAt: Int
-    var workingList: String
 }

@@ -11,7 +11,7 @@ import ConveyorPlatform
 /// command reconnects with exponential backoff for up to `reconnectWait`.
 public final class RedisConnection {
     public let configuration: RedisConfiguration
-    private var context: UnsafeMutablePointer<redisContext>?
+    var context: UnsafeMutablePointer<redisContext>?
     /// Commands appended with `append(_:)` whose replies have not been read.
     public private(set) var pendingReplies = 0
     /// Scripts this connection has seen the server accept, so pipelines can use EVALSHA.
@@ -122,26 +122,14 @@ public final class RedisConnection {
     /// Re-establishes a broken connection, backing off from 50 ms up to 1 s between
     /// attempts, for at most `reconnectWait`.
     public func reconnect() throws(RedisError) {
-        let deadline = ContinuousClock.now + configuration.reconnectWait
-        var delay = Duration.milliseconds(50)
-        var lastError = RedisError(.connectionFailed, "not attempted")
-        while true {
-            do {
-                try connect()
-                reconnectCount += 1
-                return
-            } catch {
-                lastError = error
-                if error.code == .invalidConfiguration { throw error }
-            }
-            if ContinuousClock.now + delay > deadline { break }
-            blockingSleep(delay)
-            delay = min(delay * 2, .seconds(1))
+        var backoff = Backoff(initial: .milliseconds(50), maximum: .seconds(1))
+        try backoff.retry(until: .now + configuration.reconnectWait, giveUp: { $0.code == .invalidConfiguration }) { () throws(RedisError) in
+            try connect()
         }
-        throw lastError
+        reconnectCount += 1
     }
 
-    private func ensureConnected() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
+    func ensureConnected() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         if context == nil { try reconnect() }
         return context!
     }
@@ -226,7 +214,7 @@ public final class RedisConnection {
         return replies
     }
 
-    private func currentContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
+    func currentContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         guard let context else { throw RedisError(.connectionLost, "the connection was closed with replies pending") }
         return context
     }
@@ -245,7 +233,7 @@ public final class RedisConnection {
     // MARK: - Helpers
 
     /// Records why the context failed and drops it; the next command reconnects.
-    private func failConnection(_ ctx: UnsafeMutablePointer<redisContext>) -> RedisError {
+    func failConnection(_ ctx: UnsafeMutablePointer<redisContext>) -> RedisError {
         let savedErrno = errno
         let message = Self.errorString(ctx)
         let kind = ctx.pointee.err
