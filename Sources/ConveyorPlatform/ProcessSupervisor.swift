@@ -25,7 +25,7 @@ public final class ProcessSupervisor: @unchecked Sendable {
     private let lock = ConditionLock()
     private var children: [ChildProcess?]
     private var startedAt: [ContinuousClock.Instant]
-    private var backoff: [Duration]
+    private var backoff: [Backoff]
     private var restartAt: [ContinuousClock.Instant?]
     private var stopping = false
 
@@ -39,7 +39,7 @@ public final class ProcessSupervisor: @unchecked Sendable {
         self.report = report
         children = Array(repeating: nil, count: count)
         startedAt = Array(repeating: .now, count: count)
-        backoff = Array(repeating: .seconds(1), count: count)
+        backoff = Array(repeating: Backoff(initial: .seconds(1), maximum: .seconds(60)), count: count)
         restartAt = Array(repeating: nil, count: count)
     }
 
@@ -96,7 +96,7 @@ public final class ProcessSupervisor: @unchecked Sendable {
             report(Event(kind: .started, slot: slot, pid: child.pid, message: "started worker process \(slot) (pid \(child.pid))"))
         } catch {
             lock.lock()
-            restartAt[slot] = .now + backoff[slot]
+            restartAt[slot] = .now + backoff[slot].current
             lock.unlock()
             report(Event(kind: .restarting, slot: slot, pid: 0, message: "cannot start worker process \(slot): \(error); retrying"))
         }
@@ -110,9 +110,8 @@ public final class ProcessSupervisor: @unchecked Sendable {
         if let child, let status = child.poll() {
             let code = ChildProcess.exitCode(status)
             lock.lock()
-            if ContinuousClock.now - startedAt[slot] > .seconds(60) { backoff[slot] = .seconds(1) }
-            let delay = backoff[slot]
-            backoff[slot] = min(delay * 2, .seconds(60))
+            if ContinuousClock.now - startedAt[slot] > .seconds(60) { backoff[slot].reset() }
+            let delay = backoff[slot].next()
             children[slot] = nil
             restartAt[slot] = .now + delay
             lock.unlock()
