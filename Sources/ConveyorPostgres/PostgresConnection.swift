@@ -23,6 +23,10 @@ public final class PostgresConnection {
     var catalogCache: [String: (expires: ContinuousClock.Instant, value: Any)] = [:]
     /// The timeout a `withStatementTimeout` block set, while it runs.
     private var activeStatementTimeout: String?
+    /// Statements prepared on this session (`queryPrepared`), by SQL text.
+    private var preparedStatements: [String: String] = [:]
+    private var preparedNumber = 0
+    static let maxPreparedStatements = 64
 
     public init(_ configuration: PostgresConfiguration) throws(PostgresError) {
         self.configuration = configuration
@@ -58,6 +62,7 @@ public final class PostgresConnection {
         close()
         catalogCache.removeAll()
         activeStatementTimeout = nil
+        preparedStatements.removeAll()
         let timeout = String(max(1, configuration.connectTimeout.components.seconds))
         var keywords = ["connect_timeout", "application_name", "client_encoding"]
         var values = [timeout, configuration.applicationName, "UTF8"]
@@ -113,6 +118,46 @@ public final class PostgresConnection {
         }
         let result: OpaquePointer? = query.binds.withCStringArray { params in
             PQexecParams(conn, query.sql, Int32(query.binds.count), nil, params, nil, nil, 0)
+        }
+        return try consume(result, connection: conn)
+    }
+
+    /// Runs a parameterised statement that is parsed and planned once per session: the
+    /// first call prepares it, later calls only bind and execute (one round trip, less
+    /// server CPU). For statements a job runs many times; at most 64 per session are kept.
+    /// A statement whose plan went stale (a table changed shape: 0A000) is prepared again.
+    @discardableResult
+    public func queryPrepared(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
+        do {
+            return try executePrepared(query)
+        } catch where error.sqlState == "0A000" || error.sqlState == "26000" {
+            if let stale = preparedStatements.removeValue(forKey: query.sql), let conn = connection {
+                if let result = PQexec(conn, "DEALLOCATE \(stale)") { PQclear(result) }
+            }
+            return try executePrepared(query)
+        }
+    }
+
+    private func executePrepared(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
+        let conn = try ensureConnected()
+        for (i, bind) in query.binds.enumerated() where bind?.utf8.contains(0) == true {
+            throw PostgresError(.invalidParameter, "parameter $\(i + 1) contains a NUL byte, which PostgreSQL text cannot hold")
+        }
+        let name: String
+        if let known = preparedStatements[query.sql] {
+            name = known
+        } else {
+            if preparedStatements.count >= Self.maxPreparedStatements {
+                _ = try consume(PQexec(conn, "DEALLOCATE ALL"), connection: conn)
+                preparedStatements.removeAll()
+            }
+            preparedNumber += 1
+            name = "conveyor_\(preparedNumber)"
+            _ = try consume(PQprepare(conn, name, query.sql, Int32(query.binds.count), nil), connection: conn)
+            preparedStatements[query.sql] = name
+        }
+        let result: OpaquePointer? = query.binds.withCStringArray { params in
+            PQexecPrepared(conn, name, Int32(query.binds.count), params, nil, nil, 0)
         }
         return try consume(result, connection: conn)
     }

@@ -71,7 +71,7 @@ public struct RecordJob: Job {
     }
 
     static func record(_ key: String, _ db: PostgresConnection) throws(PostgresError) {
-        try db.query(
+        try db.queryPrepared(
             """
             INSERT INTO conveyor_records (key, runs) VALUES (\(key), 1)
             ON CONFLICT (key) DO UPDATE SET runs = conveyor_records.runs + 1
