@@ -7,6 +7,8 @@ require 'sidekiq/api'
 require 'json'
 require 'open3'
 require 'etc'
+require 'pg'
+require 'securerandom'
 
 ROOT = File.expand_path('..', __dir__)
 CONVEYOR = ENV.fetch('CONVEYOR')
@@ -14,6 +16,8 @@ JOBS = Integer(ENV.fetch('BENCH_JOBS', '100000'))
 MEMORY_JOBS = Integer(ENV.fetch('BENCH_MEMORY_JOBS', '1000000'))
 BACKFILL_ROWS = Integer(ENV.fetch('BENCH_BACKFILL_ROWS', '2000000'))
 STEAL_JOBS = Integer(ENV.fetch('BENCH_STEAL_JOBS', '100000'))
+REAL_JOBS = Integer(ENV.fetch('BENCH_REAL_JOBS', '20000'))
+DRILL_JOBS = Integer(ENV.fetch('BENCH_DRILL_JOBS', '50000'))
 RUNS = Integer(ENV.fetch('BENCH_RUNS', '3'))
 LOGS = File.join(ROOT, '.data', 'bench')
 Dir.mkdir(LOGS) unless Dir.exist?(LOGS)
@@ -37,15 +41,20 @@ def wait_for(timeout = 600)
   end
 end
 
-def spawn_worker(kind, concurrency, name)
+SIDEKIQ = Gem.bin_path('sidekiq', 'sidekiq') rescue '/usr/bin/sidekiq'
+
+# Sidekiq at its strongest here: YJIT on, logger at WARN (jobs.rb). Conveyor as deployed
+# (the release build), logging its default INFO line per job.
+def spawn_worker(kind, concurrency, name, queues: ['default'])
   log_file = File.join(LOGS, "#{name}.log")
   before = redis { |c| c.smembers('processes') }
+  env = { 'REDIS_URL' => ENV['REDIS_URL'], 'DATABASE_URL' => ENV['DATABASE_URL'] }
+  queue_args = queues.flat_map { ['-q', _1] }
   pid = if kind == :sidekiq
-          Process.spawn({ 'REDIS_URL' => ENV['REDIS_URL'] }, 'sidekiq', '-r', File.join(__dir__, 'sidekiq/jobs.rb'),
-                        '-c', concurrency.to_s, '-q', 'default', out: log_file, err: log_file)
+          Process.spawn(env, 'ruby', '--yjit', SIDEKIQ, '-r', File.join(__dir__, 'sidekiq/jobs.rb'),
+                        '-c', concurrency.to_s, *queue_args, out: log_file, err: log_file)
         else
-          Process.spawn({ 'REDIS_URL' => ENV['REDIS_URL'], 'DATABASE_URL' => ENV['DATABASE_URL'] }, CONVEYOR, 'worker',
-                        '-c', concurrency.to_s, '-q', 'default', out: log_file, err: log_file)
+          Process.spawn(env, CONVEYOR, 'worker', '-c', concurrency.to_s, *queue_args, out: log_file, err: log_file)
         end
   # Ready when it has registered in the processes set (boot time is excluded).
   wait_for(120) { (redis { |c| c.smembers('processes') } - before).any? }
@@ -244,6 +253,106 @@ def steal(kind, count)
   count / seconds
 end
 
+
+def db = ($db ||= PG.connect(ENV.fetch('DATABASE_URL')))
+def records_table! = db.exec('DROP TABLE IF EXISTS conveyor_records; CREATE TABLE conveyor_records (key text PRIMARY KEY, runs int NOT NULL DEFAULT 0)')
+def records = db.exec('SELECT count(*) AS keys, coalesce(sum(runs), 0) AS runs FROM conveyor_records').first.transform_values(&:to_i)
+def mark_job(jid = 'f' * 24) = JSON.generate('class' => 'MarkJob', 'args' => [], 'queue' => 'default', 'jid' => jid, 'retry' => false, 'created_at' => now, 'enqueued_at' => now)
+def raw_job(klass, args, queue: 'default') = JSON.generate('class' => klass, 'args' => args, 'queue' => queue, 'jid' => SecureRandom.hex(12), 'retry' => true, 'created_at' => now, 'enqueued_at' => now)
+
+# Real jobs: COUNT jobs that each upsert one row (distinct keys), drained by 10 threads /
+# processors, against pgbench running the same upsert from 10 clients (-M prepared is
+# pgbench at its strongest; Conveyor's RecordJob and the Ruby one prepare it too).
+def real_jobs(kind, count)
+  records_table!
+  if kind.to_s.start_with?('pgbench')
+    script = File.join(LOGS, 'upsert.sql')
+    File.write(script, "\\set k random(1, 1000000000000)\nINSERT INTO conveyor_records (key, runs) VALUES ('p-' || :k, 1) ON CONFLICT (key) DO UPDATE SET runs = conveyor_records.runs + 1;\n")
+    mode = kind == :pgbench_simple ? 'simple' : 'prepared'
+    out, status = Open3.capture2e('pgbench', '-n', '-M', mode, '-c', '10', '-j', '2', '-t', (count / 10).to_s, '-f', script, ENV.fetch('DATABASE_URL'))
+    raise "pgbench failed: #{out}" unless status.success?
+    return out[/tps = ([\d.]+) \(without initial connection time\)/, 1].to_f
+  end
+  flush!
+  (0...count).each_slice(1000) { |slice| Sidekiq::Client.push_bulk('class' => 'RecordJob', 'args' => slice.map { |i| ["r-#{i}"] }) }
+  redis { |c| c.rename('queue:default', 'queue:hold'); c.lpush('queue:hold', mark_job) }
+  pid = spawn_worker(kind, 10, "realjobs-#{kind}")
+  start = now
+  redis { |c| c.rename('queue:hold', 'queue:default') }
+  wait_for { redis { |c| c.get('bench:done') } }
+  finished = redis { |c| c.get('bench:done') }.to_f
+  wait_for(30) { records['keys'] == count }
+  stop(pid)
+  raise "#{kind}: #{records} after #{count} real jobs" unless records == { 'keys' => count, 'runs' => count }
+  count / (finished - start)
+end
+
+# Head-of-line: SLOW 4-second jobs spread among FAST upserts, all queued before the
+# worker (10 threads/processors) sees them; the time until every upsert is done.
+def head_of_line(kind, fast: 2000, slow: 5)
+  records_table!
+  flush!
+  step = fast / slow
+  jobs = []
+  fast.times do |i|
+    jobs << raw_job('SleepJob', [4000]) if (i % step) == step / 2
+    jobs << raw_job('RecordJob', ["h-#{i}"])
+  end
+  redis { |c| jobs.each_slice(1000) { |slice| c.lpush('queue:hold', slice) } }
+  pid = spawn_worker(kind, 10, "hol-#{kind}")
+  start = now
+  redis { |c| c.rename('queue:hold', 'queue:default') }
+  wait_for(120) { records['keys'] == fast }
+  elapsed = now - start
+  stop(pid)
+  elapsed
+end
+
+# Idle pick-up: an idle worker (5 threads/processors) serving 40 queues; one job at a time is
+# pushed to one of them; each records enqueue-to-start.
+def idle_pickup(kind, pushes: 40)
+  flush!
+  queues = (1..40).map { "q#{_1}" }
+  pid = spawn_worker(kind, 5, "pickup-#{kind}", queues: queues)
+  sleep 3
+  pushes.times do |i|
+    Sidekiq::Client.push('class' => 'LatencyJob', 'queue' => queues[(i * 7 + 39) % 40], 'args' => [now])
+    sleep 0.3
+  end
+  wait_for(60) { redis { |c| c.llen('bench:latency') } >= pushes }
+  values = redis { |c| c.lrange('bench:latency', 0, -1) }.map(&:to_f)
+  stop(pid)
+  { p50: percentile(values, 0.5), max: values.max }
+end
+
+# kill -9 of a worker (10 threads/processors) a quarter into COUNT upserts, then a fresh
+# worker finishes: jobs lost, jobs run twice, and (Conveyor) how long the dead worker's jobs
+# waited before they were pushed back.
+def kill_drill(kind, count)
+  records_table!
+  flush!
+  (0...count).each_slice(1000) { |slice| Sidekiq::Client.push_bulk('class' => 'RecordJob', 'args' => slice.map { |i| ["k-#{i}"] }) }
+  pid = spawn_worker(kind, 10, "kill-#{kind}")
+  wait_for(300) { records['keys'] >= count / 4 }
+  dead = redis { |c| c.smembers('processes') }.first
+  Process.kill('KILL', pid)
+  Process.wait(pid)
+  killed = now
+  redis { |c| c.srem('processes', dead) } if kind == :sidekiq  # Sidekiq would drop it after 60 s
+  second = spawn_worker(kind, 10, "kill2-#{kind}")
+  recovery = nil
+  if kind == :conveyor
+    wait_for(120) { redis { |c| c.hvals('conveyor:working-lists') }.none? { _1.start_with?("#{dead}\t") } }
+    recovery = now - killed
+  end
+  live = redis { |c| c.smembers('processes') } - [dead]
+  wait_for(300) { redis { |c| c.llen('queue:default').zero? && live.all? { |p| c.hget(p, 'busy').to_i.zero? } } && records['keys'] >= count - 100 }
+  sleep 1
+  stop(second)
+  result = records
+  { lost: count - result['keys'], twice: result['runs'] - result['keys'], recovery: recovery }
+end
+
 def fmt(n, digits = 0) = digits.zero? ? n.round.to_s.reverse.scan(/\d{1,3}/).join(',').reverse : format("%.#{digits}f", n)
 # "3.2× lower" when Conveyor's time is lower, "2.0× higher" when it is not.
 def lower(reference, conveyor) = reference >= conveyor ? "#{fmt(reference / conveyor, 1)}× lower" : "#{fmt(conveyor / reference, 1)}× higher"
@@ -305,6 +414,37 @@ if run?('steal')
 log "steal: #{STEAL_JOBS} queued BackgroundMigrationWorker jobs"
 rb_steal = steal(:ruby, STEAL_JOBS); cv_steal = steal(:conveyor, STEAL_JOBS)
 rows << ["Steal #{fmt(STEAL_JOBS)} queued jobs vs GitLab's steal loop (jobs/s)", fmt(rb_steal), fmt(cv_steal), "#{fmt(cv_steal / rb_steal, 1)}×"]
+end
+
+if run?('realjobs')
+log "real jobs: #{REAL_JOBS} upserts, 10 threads/processors/clients, #{RUNS} interleaved round(s)"
+rounds = Array.new(RUNS) { %i[pgbench conveyor sidekiq pgbench_simple].to_h { [_1, real_jobs(_1, REAL_JOBS)] } }
+rj = %i[pgbench conveyor sidekiq pgbench_simple].to_h { |k| [k, median(rounds.map { _1[k] })] }
+log "real jobs per round: #{rounds.map { |r| r.transform_values { fmt(_1) } }}"
+rows << ["Real jobs: #{fmt(REAL_JOBS)} jobs of one upsert each, 10 threads/processors (jobs/s)", fmt(rj[:sidekiq]), fmt(rj[:conveyor]), "#{fmt(rj[:conveyor] / rj[:sidekiq], 1)}×"]
+rows << ["Real jobs vs `pgbench -M prepared`, the same upsert from 10 clients (tx/s)", fmt(rj[:pgbench]), fmt(rj[:conveyor]), "#{fmt(rj[:conveyor] / rj[:pgbench], 2)}×"]
+rows << ["Real jobs vs `pgbench` (simple protocol, its default) (tx/s)", fmt(rj[:pgbench_simple]), fmt(rj[:conveyor]), "#{fmt(rj[:conveyor] / rj[:pgbench_simple], 2)}×"]
+end
+
+if run?('headofline')
+log 'head-of-line: 5 × 4 s jobs among 2,000 upserts'
+sk_hol = median(Array.new(RUNS) { head_of_line(:sidekiq) }); cv_hol = median(Array.new(RUNS) { head_of_line(:conveyor) })
+rows << ['Head-of-line: 5 jobs of 4 s among 2,000 upserts, 10 threads/processors: all upserts done after', ms(sk_hol), ms(cv_hol), lower(sk_hol, cv_hol)]
+end
+
+if run?('pickup')
+log 'idle pick-up over 40 queues'
+sk_pick = idle_pickup(:sidekiq); cv_pick = idle_pickup(:conveyor)
+rows << ['Idle pick-up over 40 queues (enqueue→start), p50', ms(sk_pick[:p50]), ms(cv_pick[:p50]), lower(sk_pick[:p50], cv_pick[:p50])]
+rows << ['Idle pick-up over 40 queues (enqueue→start), worst of 40', ms(sk_pick[:max]), ms(cv_pick[:max]), lower(sk_pick[:max], cv_pick[:max])]
+end
+
+if run?('killdrill')
+log "kill -9 drill: #{DRILL_JOBS} upserts"
+sk_kill = kill_drill(:sidekiq, DRILL_JOBS); cv_kill = kill_drill(:conveyor, DRILL_JOBS)
+rows << ["kill -9 during #{fmt(DRILL_JOBS)} upserts, 10 threads/processors: jobs lost", fmt(sk_kill[:lost]), fmt(cv_kill[:lost]), '—']
+rows << ["kill -9 during #{fmt(DRILL_JOBS)} upserts: jobs run twice (bound: the 10 running)", fmt(sk_kill[:twice]), fmt(cv_kill[:twice]), '—']
+rows << ['kill -9: the dead worker\'s jobs back in the queue after', 'never (OSS)', "#{fmt(cv_kill[:recovery], 1)} s", '—']
 end
 
 cpu = File.read('/proc/cpuinfo')[/model name\s*:\s*(.*)/, 1]

@@ -5,9 +5,10 @@ import Logging
 
 /// One processor thread: takes the oldest unstarted job of the process from the
 /// dispatcher (so no job waits behind a slow one while this thread is free), runs it, and
-/// acknowledges it before taking the next — the acknowledgement is written without
-/// waiting for a reply, so it costs one write and no round trip, and after a crash only
-/// the jobs that were running run again. Failures move to retry/dead in one script call.
+/// acknowledges it before taking the next — written to the kernel on the process's
+/// acknowledgement channel without waiting for a reply, so it costs one write and no round
+/// trip, and after a crash only the jobs that were running run again. Failures move to
+/// retry/dead in one script call.
 final class Processor {
     let index: Int
     let configuration: WorkerConfiguration
@@ -17,19 +18,16 @@ final class Processor {
     let redis: RedisConnection
     private let fetch: ReliableFetch
     private let dispatcher: JobDispatcher
+    private let acknowledgements: AcknowledgementChannel
     private let connections: ConnectionCache
     private var random = SystemRandomNumberGenerator()
     private let outage: OutageLog
-    /// Acknowledgements written since a reply on this connection last proved the server
-    /// read them; written again after a reconnect (removing a job twice is harmless).
-    private var unconfirmed: [RedisCommand] = []
-    private var knownReconnects = 0
-    static let confirmEvery = 128
 
-    init(index: Int, fetch: ReliableFetch, dispatcher: JobDispatcher, configuration: WorkerConfiguration, registry: JobRegistry, state: WorkerState, logger: Logger) throws(RedisError) {
+    init(index: Int, fetch: ReliableFetch, dispatcher: JobDispatcher, acknowledgements: AcknowledgementChannel, configuration: WorkerConfiguration, registry: JobRegistry, state: WorkerState, logger: Logger) throws(RedisError) {
         self.index = index
         self.fetch = fetch
         self.dispatcher = dispatcher
+        self.acknowledgements = acknowledgements
         self.configuration = configuration
         self.registry = registry
         self.state = state
@@ -42,17 +40,14 @@ final class Processor {
     }
 
     func run() {
-        defer {
-            confirmAcknowledgements()
-            connections.close()
-        }
+        defer { connections.close() }
         var finished: Double?
         while true {
             var next = dispatcher.next(finished: finished, wait: false)
             finished = nil
             if next == .empty {
-                // An idle moment: make sure the server has read this thread's acknowledgements.
-                confirmAcknowledgements()
+                // An idle moment: send the acknowledgements the kernel still holds.
+                acknowledgements.push()
                 next = dispatcher.next(finished: nil, wait: true)
             }
             guard case .job(let job) = next else { return }
@@ -128,33 +123,7 @@ final class Processor {
     /// this one again.
     private func acknowledge(_ job: DispatchBook.Job) {
         let command = fetch.acknowledgement(of: job.raw, queueIndex: job.queueIndex)
-        untilDone { () throws(RedisError) in
-            try resendIfReconnected()
-            try redis.sendWithoutReply(command)
-            unconfirmed.append(command)
-        }
-        if unconfirmed.count >= Self.confirmEvery { confirmAcknowledgements() }
-    }
-
-    /// After a reconnect, acknowledgements written to the old connection may never have
-    /// been read: write them again.
-    private func resendIfReconnected() throws(RedisError) {
-        guard redis.reconnectCount != knownReconnects || !redis.isConnected else { return }
-        for command in unconfirmed { try redis.sendWithoutReply(command) }
-        knownReconnects = redis.reconnectCount
-    }
-
-    /// One round trip proves the server read everything written before it.
-    private func confirmAcknowledgements() {
-        guard !unconfirmed.isEmpty else { return }
-        do {
-            try resendIfReconnected()
-            let before = redis.reconnectCount
-            try redis.command("PING")
-            if redis.reconnectCount == before { unconfirmed.removeAll(keepingCapacity: true) }
-        } catch {
-            // Kept: written again after the reconnect.
-        }
+        untilDone { () throws(RedisError) in try acknowledgements.send(command) }
     }
 
     // MARK: - Failures
@@ -180,7 +149,6 @@ final class Processor {
         case .discard: target = .discard
         }
         untilDone { () throws(RedisError) in
-            try resendIfReconnected()
             try fetch.fail(job.raw, queueIndex: job.queueIndex, to: target, on: redis)
         }
     }

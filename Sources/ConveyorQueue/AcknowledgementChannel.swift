@@ -1,0 +1,118 @@
+import ConveyorPlatform
+import ConveyorRedis
+import Synchronization
+
+/// How a worker process tells Redis that jobs finished: one connection shared by its
+/// processors, with replies off, on which every acknowledgement is written to the kernel
+/// before its processor takes another job (so a killed process re-runs only the jobs that
+/// were running) while the kernel holds the bytes and sends them in batches (so Redis wakes
+/// once per batch, not once per job). A batch goes out at the latest `window` after its
+/// first acknowledgement when jobs keep finishing, when a processor goes idle, and after
+/// ~200 ms otherwise (the kernel's limit). Only a crash of the whole machine can lose the
+/// acknowledgements of that window, re-running those jobs once more.
+///
+/// Acknowledgements written since the server last proved it read them are kept and written
+/// again after a reconnect (removing a job twice is harmless); a round trip every
+/// `confirmEvery` acknowledgements bounds that list.
+final class AcknowledgementChannel: Sendable {
+    private struct State {
+        var connection: RedisConnection?
+        var unconfirmed: [RedisCommand] = []
+        var pushedAt = ContinuousClock.now
+        var hasUnpushed = false
+    }
+
+    private let configuration: RedisConfiguration
+    private let window: Duration
+    private let confirmEvery: Int
+    private let state = Mutex(State())
+
+    init(configuration: RedisConfiguration, window: Duration = .milliseconds(1), confirmEvery: Int = 1024) {
+        var configuration = configuration
+        configuration.clientName = "conveyor-ack"
+        self.configuration = configuration
+        self.window = window
+        self.confirmEvery = confirmEvery
+    }
+
+    /// Writes `command` (an acknowledgement) to the kernel; throws when Redis is
+    /// unreachable (the caller retries: its job stays in the working list meanwhile).
+    func send(_ command: RedisCommand) throws(RedisError) {
+        try state.withLock { (state) throws(RedisError) in
+            let connection = try connected(&state)
+            try write(command, on: connection, &state)
+            state.unconfirmed.append(command)
+            let now = ContinuousClock.now
+            if !state.hasUnpushed {
+                state.hasUnpushed = true
+                state.pushedAt = now
+            } else if now - state.pushedAt >= window {
+                connection.pushBatched()
+                state.hasUnpushed = false
+            }
+            if state.unconfirmed.count >= confirmEvery { try confirm(&state) }
+        }
+    }
+
+    /// Sends what the kernel holds now (a processor with nothing to do calls this).
+    func push() {
+        state.withLock { state in
+            guard state.hasUnpushed else { return }
+            state.connection?.pushBatched()
+            state.hasUnpushed = false
+        }
+    }
+
+    /// Waits until Redis has read every acknowledgement written so far (before a graceful
+    /// stop pushes back what is left in the working lists).
+    func confirm() throws(RedisError) {
+        try state.withLock { (state) throws(RedisError) in
+            _ = try connected(&state)
+            try confirm(&state)
+        }
+    }
+
+    private func write(_ command: RedisCommand, on connection: RedisConnection, _ state: inout State) throws(RedisError) {
+        do {
+            try connection.writeBatched(command)
+        } catch {
+            state.connection = nil
+            throw error
+        }
+    }
+
+    private func confirm(_ state: inout State) throws(RedisError) {
+        guard let connection = state.connection else { return }
+        do {
+            try connection.endBatchedWrites()
+            try connection.beginBatchedWrites()
+        } catch {
+            state.connection = nil
+            throw error
+        }
+        state.unconfirmed.removeAll(keepingCapacity: true)
+        state.hasUnpushed = false
+    }
+
+    /// The connection, (re)opened in batched mode, with the unconfirmed acknowledgements
+    /// of a lost one written again.
+    private func connected(_ state: inout State) throws(RedisError) -> RedisConnection {
+        if let connection = state.connection, connection.isConnected { return connection }
+        state.connection?.close()
+        state.connection = nil
+        let connection = try RedisConnection(configuration)
+        try connection.beginBatchedWrites()
+        for command in state.unconfirmed { try connection.writeBatched(command) }
+        connection.pushBatched()
+        state.connection = connection
+        state.hasUnpushed = false
+        return connection
+    }
+
+    func close() {
+        state.withLock { state in
+            state.connection?.close()
+            state.connection = nil
+        }
+    }
+}
