@@ -13,6 +13,8 @@ public final class WorkerState: Sendable {
     let stoppingFlag = Atomic<Bool>(false)
     let processors: [ProcessorSlot]
     let startedAt: Double
+    /// Observability hook: when the heartbeat last succeeded (see WorkerState+Health.swift).
+    let beats = BeatRecord()
 
     public init(identity: String, concurrency: Int) {
         self.identity = identity
