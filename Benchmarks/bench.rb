@@ -273,6 +273,11 @@ off_rate = median(off.map { _1[:rate] }); on_rate = median(on.map { _1[:rate] })
 per_job_ns = (1.0 / on_rate - 1.0 / off_rate) * 1e9
 rows << ["Throughput with Sidekiq's execution metrics on (reference: `--no-sidekiq-metrics`), #{fmt(JOBS)} no-op jobs (jobs/s)",
          fmt(off_rate), fmt(on_rate), "#{fmt(on_rate / off_rate, 2)}× (#{per_job_ns >= 0 ? '+' : '−'}#{fmt(per_job_ns.abs)} ns/job)"]
+out, status = Open3.capture2(CONVEYOR, 'observer-cost')
+raise 'observer-cost failed' unless status.success?
+cost = JSON.parse(out)
+rows << ['Sidekiq metrics recording per job, in process (short / long class name)', '—',
+         "#{fmt(cost['short_class_ns'], 1)} / #{fmt(cost['long_class_ns'], 1)} ns", '']
 end
 
 if run?('enqueue')

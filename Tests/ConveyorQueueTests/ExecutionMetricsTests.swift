@@ -3,6 +3,18 @@ import Testing
 
 @testable import ConveyorQueue
 
+/// A seeded generator, so the mixed workload below is the same every run.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
 @Suite("Sidekiq execution metrics: histogram, tally, keys and flush commands")
 struct ExecutionMetricsTests {
     @Test("26 buckets with Sidekiq's bounds; a duration goes in the first bucket whose bound it is below")
@@ -159,5 +171,39 @@ struct ExecutionMetricsTests {
         recorder.giveBack(first)
         recorder.jobFinished(queue: "q", className: "C0", seconds: 0, failed: false)
         #expect(try #require(recorder.drain()["C0"]).processed == 2001)
+    }
+
+    @Test("the lock-free per-thread counters count exactly what the pure tally does, across many classes and drains")
+    func countersMatchTally() throws {
+        let recorder = ExecutionMetricsRecorder()
+        var expected = ExecutionTally()
+        var drained = ExecutionTally()
+        var random = SplitMix(state: 7)
+        for i in 0..<5000 {
+            let name = "Job\(Int.random(in: 0..<20, using: &random))"  // 20 classes: three chunks of slots
+            let seconds = Double(Int.random(in: 0..<400_000, using: &random)) / 1_000_000
+            let failed = i % 7 == 0
+            expected.record(className: name, seconds: seconds, failed: failed)
+            recorder.jobFinished(queue: "q", className: name, seconds: seconds, failed: failed)
+            if i % 999 == 0 { drained.merge(recorder.drain()) }
+        }
+        drained.merge(recorder.drain())
+        #expect(drained.classes.count == 20)
+        for (name, counts) in expected.classes {
+            #expect(drained[name] == counts, "\(name)")
+        }
+    }
+
+    @Test("a flush that reads a job's time before its count writes the time now and the count later")
+    func tornRead() {
+        var tally = ExecutionTally()
+        var counts = ExecutionTally.ClassCounts()
+        counts.microseconds = 2500
+        counts.histogram.record(milliseconds: 2.5)
+        tally.add(className: "N", counts)
+        let lines = ExecutionMetricsFlush().plan(tally, at: 0).commands.map { $0.arguments.joined(separator: " ") }
+        #expect(lines.contains("HINCRBY j|19700101|0:0 N|ms 2"))
+        #expect(!lines.contains { $0.contains("N|p") })
+        #expect(lines.contains("BITFIELD h|N-1-0:0 OVERFLOW SAT INCRBY u16 #0 1"))
     }
 }

@@ -21,9 +21,11 @@ public struct ExecutionMetricsFlush: Sendable, Equatable {
         var fields: [(field: String, value: Int)] = []
         var histograms: [RedisCommand] = []
         for (name, counts) in tally.classes {
-            fields.append((name + "|p", counts.processed))
-            if counts.failed > 0 { fields.append((name + "|f", counts.failed)) }
-            guard counts.succeeded > 0 else { continue }
+            if counts.processed != 0 { fields.append((name + "|p", counts.processed)) }
+            if counts.failed != 0 { fields.append((name + "|f", counts.failed)) }
+            // A flush can read a job's time before its count (threads count without locks):
+            // what is there is written, and the count follows with the next flush.
+            guard counts.succeeded > 0 || counts.microseconds > 0 || !counts.histogram.isEmpty else { continue }
             let micros = counts.microseconds + (carriedMicroseconds[name] ?? 0)
             fields.append((name + "|ms", micros / 1000))
             next.carriedMicroseconds[name] = micros % 1000

@@ -3,18 +3,14 @@ import Glibc
 #endif
 import Synchronization
 
-/// Collects Sidekiq's execution metrics as jobs finish: each processor thread counts into a
-/// tally of its own (found through a thread-specific key, so threads never wait for each
-/// other), and `drain()` — once a second, from the flushing thread — swaps every tally for
-/// an empty one. Per job that is a thread-specific lookup, an uncontended lock and a few
-/// additions.
+/// Collects Sidekiq's execution metrics as jobs finish: each processor thread counts into
+/// `ThreadCounters` of its own (found through a thread-specific key), without locks, and
+/// `drain()` — about once a second, from the flushing thread — gathers what every thread
+/// counted since. Per job that is a thread-specific lookup, a string comparison and a few
+/// plain stores.
 public final class ExecutionMetricsRecorder: JobObserver {
-    private final class ThreadTally: Sendable {
-        let tally = Mutex(ExecutionTally())
-    }
-
     private let key: pthread_key_t
-    private let threads = Mutex<[ThreadTally]>([])
+    private let threads = Mutex<[ThreadCounters]>([])
     /// Counts handed back by a flush that failed, written with the next one.
     private let returned = Mutex(ExecutionTally())
 
@@ -30,22 +26,23 @@ public final class ExecutionMetricsRecorder: JobObserver {
     }
 
     public func jobFinished(queue: String, className: String, seconds: Double, failed: Bool) {
-        threadTally().tally.withLock { $0.record(className: className, seconds: seconds, failed: failed) }
+        if let raw = pthread_getspecific(key) {
+            // Borrowed, not retained: `threads` keeps every thread's counters alive.
+            Unmanaged<ThreadCounters>.fromOpaque(raw)._withUnsafeGuaranteedRef {
+                $0.record(className: className, seconds: seconds, failed: failed)
+            }
+        } else {
+            firstCounters().record(className: className, seconds: seconds, failed: failed)
+        }
     }
 
-    /// Everything recorded since the last drain, all threads merged.
+    /// Everything recorded since the last drain, all threads merged. One caller at a time.
     public func drain() -> ExecutionTally {
         var total = returned.withLock { tally in
             defer { tally = ExecutionTally() }
             return tally
         }
-        for thread in threads.withLock({ $0 }) {
-            let taken = thread.tally.withLock { tally in
-                defer { tally = ExecutionTally() }
-                return tally
-            }
-            total.merge(taken)
-        }
+        for thread in threads.withLock({ $0 }) { thread.collect(into: &total) }
         return total
     }
 
@@ -54,11 +51,9 @@ public final class ExecutionMetricsRecorder: JobObserver {
         returned.withLock { $0.merge(tally) }
     }
 
-    private func threadTally() -> ThreadTally {
-        if let raw = pthread_getspecific(key) {
-            return Unmanaged<ThreadTally>.fromOpaque(raw).takeUnretainedValue()
-        }
-        let made = ThreadTally()
+    /// This thread's first job: make its counters.
+    private func firstCounters() -> ThreadCounters {
+        let made = ThreadCounters()
         // Retained by `threads` for the life of the recorder.
         threads.withLock { $0.append(made) }
         pthread_setspecific(key, Unmanaged.passUnretained(made).toOpaque())

@@ -1,10 +1,7 @@
-/// What one processor thread ran since the last flush, per job class, in the terms of
-/// Sidekiq's execution metrics: `p` executions (successes and failures), `f` failures, and
-/// for successful runs only their summed time and latency histogram.
-///
-/// Recording is the per-job cost of Sidekiq metrics, so it avoids hashing in the common
-/// case: a processor usually runs the same class many times in a row, and the last class
-/// is compared first.
+/// What a worker ran since the last flush, per job class, in the terms of Sidekiq's
+/// execution metrics: `p` executions (successes and failures), `f` failures, and for
+/// successful runs only their summed time and latency histogram. The pure value the
+/// flusher writes; `record` states the rules that `ThreadCounters` applies per thread.
 public struct ExecutionTally: Sendable {
     public struct ClassCounts: Sendable, Equatable {
         /// Executions finished, failed or not (Sidekiq's `p`).
@@ -45,20 +42,23 @@ public struct ExecutionTally: Sendable {
             counts[slot].failed += 1
         } else {
             let milliseconds = max(seconds, 0) * 1000
-            counts[slot].microseconds += Int((milliseconds * 1000).rounded())
+            counts[slot].microseconds += Int(milliseconds * 1000 + 0.5)
             counts[slot].histogram.record(milliseconds: milliseconds)
         }
     }
 
+    /// Adds counts of one class.
+    public mutating func add(className: String, _ more: ClassCounts) {
+        let slot = slot(for: className)
+        counts[slot].processed += more.processed
+        counts[slot].failed += more.failed
+        counts[slot].microseconds += more.microseconds
+        counts[slot].histogram.merge(more.histogram)
+    }
+
     /// Adds another tally's counts (a thread's, or one a failed flush hands back).
     public mutating func merge(_ other: ExecutionTally) {
-        for (name, theirs) in zip(other.names, other.counts) {
-            let slot = slot(for: name)
-            counts[slot].processed += theirs.processed
-            counts[slot].failed += theirs.failed
-            counts[slot].microseconds += theirs.microseconds
-            counts[slot].histogram.merge(theirs.histogram)
-        }
+        for (name, theirs) in zip(other.names, other.counts) { add(className: name, theirs) }
     }
 
     private mutating func slot(for className: String) -> Int {
