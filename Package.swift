@@ -96,11 +96,14 @@ let package = Package(
         .testTarget(name: "ConveyorRedisTests", dependencies: ["ConveyorRedis", "TestSupport"]),
         .testTarget(name: "ConveyorPlatformTests", dependencies: ["ConveyorPlatform"]),
         .testTarget(name: "ConveyorPostgresTests", dependencies: ["ConveyorPostgres", "TestSupport"]),
-        .testTarget(name: "ConveyorQueueTests", dependencies: ["ConveyorQueue", "TestSupport"]),
+        .testTarget(name: "ConveyorQueueTests", dependencies: ["ConveyorQueue", "ConveyorRedis", "TestSupport"]),
         .testTarget(name: "ConveyorMigrationsTests", dependencies: ["ConveyorMigrations", "TestSupport"]),
         .testTarget(
             name: "ConveyorCLITests",
-            dependencies: ["ConveyorCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "ConveyorCLI", "ConveyorJSON", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "ConveyorWebTests",
             dependencies: [

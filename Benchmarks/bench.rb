@@ -45,7 +45,7 @@ SIDEKIQ = Gem.bin_path('sidekiq', 'sidekiq') rescue '/usr/bin/sidekiq'
 
 # Sidekiq at its strongest here: YJIT on, logger at WARN (jobs.rb). Conveyor as deployed
 # (the release build), logging its default INFO line per job.
-def spawn_worker(kind, concurrency, name, queues: ['default'])
+def spawn_worker(kind, concurrency, name, extra = [], queues: ['default'])
   log_file = File.join(LOGS, "#{name}.log")
   before = redis { |c| c.smembers('processes') }
   env = { 'REDIS_URL' => ENV['REDIS_URL'], 'DATABASE_URL' => ENV['DATABASE_URL'] }
@@ -54,7 +54,7 @@ def spawn_worker(kind, concurrency, name, queues: ['default'])
           Process.spawn(env, 'ruby', '--yjit', SIDEKIQ, '-r', File.join(__dir__, 'sidekiq/jobs.rb'),
                         '-c', concurrency.to_s, *queue_args, out: log_file, err: log_file)
         else
-          Process.spawn(env, CONVEYOR, 'worker', '-c', concurrency.to_s, *queue_args, out: log_file, err: log_file)
+          Process.spawn(env, CONVEYOR, 'worker', '-c', concurrency.to_s, *queue_args, *extra, out: log_file, err: log_file)
         end
   # Ready when it has registered in the processes set (boot time is excluded).
   wait_for(120) { (redis { |c| c.smembers('processes') } - before).any? }
@@ -75,11 +75,11 @@ end
 
 # Throughput: COUNT no-op jobs pushed by Sidekiq::Client, then a MarkJob; the queue is
 # swapped in at once after the worker booted; the MarkJob's time ends the run.
-def throughput(kind, count, concurrency: 10)
+def throughput(kind, count, concurrency: 10, extra: [], name: "throughput-#{kind}")
   flush!
   fill(count, 'NoopJob', 'queue:hold')
   redis { |c| c.lpush('queue:hold', JSON.generate('class' => 'MarkJob', 'args' => [], 'queue' => 'default', 'jid' => 'f' * 24, 'retry' => false, 'created_at' => now, 'enqueued_at' => now)) }
-  pid = spawn_worker(kind, concurrency, "throughput-#{kind}")
+  pid = spawn_worker(kind, concurrency, name, extra)
   start = now
   redis { |c| c.rename('queue:hold', 'queue:default') }
   wait_for { redis { |c| c.get('bench:done') } }
@@ -369,6 +369,24 @@ sk = Array.new(RUNS) { throughput(:sidekiq, JOBS) }
 cv = Array.new(RUNS) { throughput(:conveyor, JOBS) }
 sk_rate = median(sk.map { _1[:rate] }); cv_rate = median(cv.map { _1[:rate] })
 rows << ["Throughput, #{fmt(JOBS)} no-op jobs (jobs/s)", fmt(sk_rate), fmt(cv_rate), "#{fmt(cv_rate / sk_rate, 1)}×"]
+end
+
+if run?('metrics')
+log "Sidekiq metrics: #{JOBS} no-op jobs, Conveyor with them (the default) vs --no-sidekiq-metrics, #{RUNS} run(s) each, alternating"
+off = []; on = []
+RUNS.times do
+  off << throughput(:conveyor, JOBS, extra: ['--no-sidekiq-metrics'], name: 'throughput-metrics-off')
+  on << throughput(:conveyor, JOBS, name: 'throughput-metrics-on')
+end
+off_rate = median(off.map { _1[:rate] }); on_rate = median(on.map { _1[:rate] })
+per_job_ns = (1.0 / on_rate - 1.0 / off_rate) * 1e9
+rows << ["Throughput with Sidekiq's execution metrics on (reference: `--no-sidekiq-metrics`), #{fmt(JOBS)} no-op jobs (jobs/s)",
+         fmt(off_rate), fmt(on_rate), "#{fmt(on_rate / off_rate, 2)}× (#{per_job_ns >= 0 ? '+' : '−'}#{fmt(per_job_ns.abs)} ns/job)"]
+out, status = Open3.capture2(CONVEYOR, 'observer-cost')
+raise 'observer-cost failed' unless status.success?
+cost = JSON.parse(out)
+rows << ['Sidekiq metrics recording per job, in process (short / long class name)', '—',
+         "#{fmt(cost['short_class_ns'], 1)} / #{fmt(cost['long_class_ns'], 1)} ns", '']
 end
 
 if run?('enqueue')

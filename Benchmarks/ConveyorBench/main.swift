@@ -5,6 +5,9 @@ import ConveyorJSON
 import ConveyorMigrations
 import ConveyorQueue
 import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Records when it ran: the last job of a throughput run.
 struct MarkJob: Job {
@@ -30,6 +33,11 @@ struct NoopMigration: BackgroundMigration {
     static let className = "NoopMigration"
     init() {}
     func perform(arguments: [JSONValue], context: BackgroundMigrationContext) {}
+}
+
+if CommandLine.arguments.dropFirst().first == "observer-cost" {
+    ObserverCost.run()
+    exit(0)
 }
 
 var jobs = JobRegistry.builtIn

@@ -48,6 +48,11 @@ public struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error (env CONVEYOR_LOG_LEVEL).")
     var logLevel: String?
 
+    @Option(name: .customLong("log-format"), help: ArgumentHelp(
+        "text (Sidekiq's log lines, the default) or json (one object per line: ts, pid, tid, lvl, msg, ctx) (env CONVEYOR_LOG_FORMAT).",
+        valueName: "text|json"))
+    var logFormat: String?
+
     public init() {}
 
     public func redisConfiguration() throws -> RedisConfiguration {
@@ -77,7 +82,10 @@ public struct ConnectionOptions: ParsableArguments {
             }
             level = parsed
         }
-        return Logger(label: label) { _ in ConveyorLogHandler(level: level, output: output) }
+        switch try LogFormat.resolve(option: logFormat, environment: ProcessEnvironment["CONVEYOR_LOG_FORMAT"]) {
+        case .text: return Logger(label: label) { _ in ConveyorLogHandler(level: level, output: output) }
+        case .json: return Logger(label: label) { _ in JSONLogHandler(level: level, output: output) }
+        }
     }
 }
 

@@ -34,6 +34,8 @@ struct ConveyorCommand: AsyncParsableCommand {
             REDIS_SENTINELS, REDIS_SENTINEL_MASTER: sentinels (host:port,...)
               and the master's name, to find Redis through Sentinel
             CONVEYOR_WEB_PASSWORD: required by `conveyor web` off loopback
+            CONVEYOR_LOG_LEVEL, CONVEYOR_LOG_FORMAT: like --log-level and
+              --log-format (text or json: one JSON object per log line)
             """,
         version: ConveyorVersion.string,
         subcommands: [

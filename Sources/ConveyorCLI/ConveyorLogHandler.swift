@@ -162,6 +162,10 @@ public final class LogOutput: Sendable {
         return buffer
     }
 
+    /// The calling thread's id for log lines: its kernel thread id in base 36, as Sidekiq
+    /// writes its `tid` (computed once per thread).
+    var threadTag: String { buffer().threadTag }
+
     func write(_ bytes: [UInt8], urgent: Bool) {
         let buffer = buffer()
         let full = buffer.append(bytes)
@@ -176,6 +180,8 @@ public final class LogOutput: Sendable {
 
 final class ThreadLogBuffer: Sendable {
     private let state = Mutex<[UInt8]>([])
+    /// Made on the thread that owns the buffer.
+    let threadTag = String(ProcessFacts.threadID, radix: 36)
 
     /// Appends a line; true when the buffer should be written now.
     func append(_ bytes: [UInt8]) -> Bool {

@@ -25,6 +25,15 @@ struct WorkerCommand: ParsableCommand {
 
             With no -q, the worker serves default, background_migration and
             batched_background_migrations with equal weight.
+
+            Sidekiq's Metrics page (Sidekiq 7.3 and 8.x Web UI) shows this worker's
+            job classes: executions, failures, time and a latency histogram, counted
+            in memory and written to Redis about once a second in both versions'
+            formats. --no-sidekiq-metrics turns that off.
+
+            --metrics-port also answers GET /healthz (200 while the heartbeat is
+            fresh and Redis answers, else 503) and GET /readyz (200 once registered
+            in Redis and while not quiet), for Kubernetes probes.
             """)
 
     @Option(name: [.customShort("c"), .long], help: "Processor threads (jobs run at once).")
@@ -50,8 +59,11 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "A tag shown in Sidekiq's Web UI process list.")
     var tag: String = ""
 
-    @Option(help: "Serve this process's Prometheus metrics on this port (GET /metrics).")
+    @Option(help: "Serve this process's Prometheus metrics (GET /metrics) and health probes (GET /healthz, /readyz) on this port.")
     var metricsPort: Int?
+
+    @Flag(help: "Do not write Sidekiq's execution metrics (the Web UI's Metrics page) for the jobs this process runs.")
+    var noSidekiqMetrics = false
 
     @Flag(help: "Do not run the batched background migration scheduler in this process.")
     var noScheduler = false
@@ -89,18 +101,22 @@ struct WorkerCommand: ParsableCommand {
             heartbeatInterval: .milliseconds(Int64(min(5, lease / 4) * 1000)),
             leaseDuration: .milliseconds(Int64(lease * 1000)), recoveryInterval: .milliseconds(Int64(rescueInterval * 1000)))
         let observer = metricsPort.map { _ in PrometheusJobObserver() }
-        configuration.observer = observer
+        let sidekiqMetrics = noSidekiqMetrics ? nil : ExecutionMetricsRecorder()
+        let observers: [(any JobObserver)?] = [observer, sidekiqMetrics]
+        configuration.observer = CompositeJobObserver.combining(observers.compactMap { $0 })
         let registry = CLIRuntime.registry
-        let services = ConveyorMigrations.workerServices(configuration: configuration, batchedJobs: CLIRuntime.extensions.batchedJobs, scheduler: !noScheduler)
+        var services = ConveyorMigrations.workerServices(configuration: configuration, batchedJobs: CLIRuntime.extensions.batchedJobs, scheduler: !noScheduler)
+        if let sidekiqMetrics { services.append(ExecutionMetricsService(recorder: sidekiqMetrics)) }
         let worker = Worker(configuration: configuration, registry: registry, logger: logger, services: services)
         var metricsServer: MetricsServer?
         if let metricsPort, let observer {
             let state = worker.state
             let concurrency = configuration.concurrency
+            let probes = WorkerProbes(state: state, heartbeatInterval: configuration.heartbeatInterval, redis: configuration.redis)
             do {
-                metricsServer = try MetricsServer(port: metricsPort, logger: logger) {
+                metricsServer = try MetricsServer(port: metricsPort, logger: logger, render: {
                     ClusterMetrics.renderWorker(state: state, concurrency: concurrency, observer: observer)
-                }
+                }, routes: probes.reply(for:))
             } catch {
                 throw CLIError(message: "cannot serve metrics on port \(metricsPort): \(error)")
             }

@@ -9,14 +9,43 @@ import Glibc
 #endif
 import Logging
 
-/// A minimal HTTP server on a thread of its own that answers `GET /metrics` with the text
-/// a closure renders; for worker processes, which have no web server.
+/// A minimal HTTP server on a thread of its own for worker processes, which have no web
+/// server: `GET /metrics` answers with the text a closure renders, other paths (the health
+/// probes) with what `routes` returns for them.
 public final class MetricsServer: Sendable {
+    /// One response: a status, and a plain-text body unless `contentType` says otherwise.
+    public struct Reply: Sendable, Equatable {
+        public var status: Int
+        public var contentType: String
+        public var body: String
+
+        public init(status: Int, contentType: String = "text/plain; charset=utf-8", body: String) {
+            self.status = status
+            self.contentType = contentType
+            self.body = body
+        }
+
+        static let notFound = Reply(status: 404, body: "not found\n")
+
+        var statusLine: String {
+            switch status {
+            case 200: return "200 OK"
+            case 404: return "404 Not Found"
+            case 503: return "503 Service Unavailable"
+            default: return "\(status) Status"
+            }
+        }
+    }
+
     public let port: Int
     private let descriptor: Int32
 
     /// Binds at once (so a taken port fails here, clearly), then serves on a thread.
-    public init(host: String = "0.0.0.0", port: Int, logger: Logger, render: @escaping @Sendable () -> String) throws {
+    /// `routes` gets the path without its query and returns nil for paths it does not serve.
+    public init(
+        host: String = "0.0.0.0", port: Int, logger: Logger, render: @escaping @Sendable () -> String,
+        routes: @escaping @Sendable (String) -> Reply? = { _ in nil }
+    ) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EMFILE) }
         var yes: Int32 = 1
@@ -40,13 +69,16 @@ public final class MetricsServer: Sendable {
             while true {
                 let client = accept(fd, nil, nil)
                 if client < 0 { if errno == EINTR { continue } else { return } }
-                Self.serve(client, render: render)
+                Self.serve(client) { path in
+                    if path == "/metrics" { return Reply(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: render()) }
+                    return routes(path) ?? .notFound
+                }
             }
         }
-        logger.info("serving metrics", metadata: ["address": "\(host):\(self.port)/metrics"])
+        logger.info("serving metrics and health probes", metadata: ["address": "\(host):\(self.port)", "paths": "/metrics /healthz /readyz"])
     }
 
-    private static func serve(_ client: Int32, render: () -> String) {
+    private static func serve(_ client: Int32, route: (String) -> Reply) {
         defer { close(client) }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -55,13 +87,12 @@ public final class MetricsServer: Sendable {
         guard count > 0 else { return }
         let line = String(decoding: request[0..<count], as: UTF8.self).split(separator: "\r\n").first ?? ""
         let parts = line.split(separator: " ")
-        let response: String
-        if parts.count >= 2, parts[0] == "GET", parts[1] == "/metrics" || parts[1].hasPrefix("/metrics?") {
-            let body = render()
-            response = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
-        } else {
-            response = "HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot found\n"
+        var reply = Reply.notFound
+        if parts.count >= 2, parts[0] == "GET" {
+            let target = parts[1]
+            reply = route(String(target[..<(target.firstIndex(of: "?") ?? target.endIndex)]))
         }
+        let response = "HTTP/1.1 \(reply.statusLine)\r\nContent-Type: \(reply.contentType)\r\nContent-Length: \(reply.body.utf8.count)\r\nConnection: close\r\n\r\n" + reply.body
         Array(response.utf8).withUnsafeBytes { writeAll(client, $0) }
     }
 }

@@ -1,3 +1,4 @@
+import CConveyorPlatform
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,4 +23,7 @@ public enum ProcessFacts {
     }
 
     public static var pid: Int { Int(getpid()) }
+
+    /// The calling thread's kernel id (what `ps -L` and `top -H` show).
+    public static var threadID: Int { Int(conveyor_thread_id()) }
 }

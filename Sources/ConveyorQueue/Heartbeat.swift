@@ -36,13 +36,12 @@ final class Heartbeat: @unchecked Sendable {
         info["tag"] = .string(configuration.tag)
         info["concurrency"] = JSONValue(configuration.concurrency)
         info["queues"] = .array(configuration.queues.sidekiqQueueList.map { .string($0) })
-        var weights = JSONObject()
-        for entry in configuration.queues.entries { weights[entry.name] = JSONValue(configuration.queues.isStrict ? 0 : entry.weight) }
-        info["weights"] = .array([.object(weights)])
+        info["weights"] = .array([.object(configuration.queues.sidekiqWeights)])
         info["labels"] = .array(configuration.labels.map { .string($0) })
         info["identity"] = .string(state.identity)
         info["version"] = .string("conveyor \(ConveyorVersion.string)")
         info["embedded"] = false
+        info["capsules"] = configuration.queues.sidekiqCapsules(concurrency: configuration.concurrency)
         self.info = info.serializedBytes()
     }
 
@@ -52,6 +51,7 @@ final class Heartbeat: @unchecked Sendable {
         try beat(processed: processed - flushedProcessed, failed: failed - flushedFailed)
         flushedProcessed = processed
         flushedFailed = failed
+        state.recordBeat()
     }
 
     private func beat(processed: Int, failed: Int) throws(RedisError) {

@@ -88,6 +88,7 @@ public final class Worker: Sendable {
         let processors = ThreadGroup()
         for index in 0..<configuration.concurrency {
             spawn(processors, "processor-\(index)") { [self] in
+                defer { state.processors[index].finished.store(true, ordering: .relaxed) }
                 guard let processor = connectWithRetry("processor", { () throws(RedisError) in
                     try Processor(index: index, fetch: fetch, dispatcher: dispatcher, acknowledgements: acknowledgements, configuration: configuration, registry: registry, state: state, logger: logger)
                 }) else { return }

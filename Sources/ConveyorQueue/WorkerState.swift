@@ -9,6 +9,8 @@ public final class WorkerState: Sendable {
     public let signal = StopSignal()
     let processors: [ProcessorSlot]
     let startedAt: Double
+    /// Observability hook: when the heartbeat last succeeded (see WorkerState+Health.swift).
+    let beats = BeatRecord()
 
     public init(identity: String, concurrency: Int) {
         self.identity = identity
@@ -43,6 +45,8 @@ final class ProcessorSlot: Sendable {
     /// Jobs it finished, and how many of them failed (totals since start).
     let processed = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
+    /// Set when its thread has returned.
+    let finished = Atomic<Bool>(false)
 }
 
 /// One running job, as the heartbeat reports it in `<identity>:work`.

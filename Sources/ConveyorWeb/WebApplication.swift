@@ -6,7 +6,8 @@ import Hummingbird
 import Logging
 
 /// Builds the admin web application: the Sidekiq-style dashboard, GitLab's Background
-/// Migrations pages, `/api/…` and `/metrics`. Tests call this directly.
+/// Migrations pages, `/api/…`, `/metrics` and the `/healthz`, `/readyz` probes. Tests call
+/// this directly.
 public enum WebApplication {
     public static func buildRouter(configuration: WebConfiguration, batchedJobs: BatchedJobRegistry = .builtIn) throws -> Router<AdminContext> {
         let pool = ConnectionPool(configuration: configuration)
@@ -20,6 +21,11 @@ public enum WebApplication {
         let router = Router(context: AdminContext.self)
         // Middleware first: it applies to routes added after it.
         router.add(middleware: SecurityHeadersMiddleware())
+        // Probes come before the password and CSRF middleware: Kubernetes cannot send the
+        // password, and they reveal nothing.
+        let health = HealthRoutes(probe: RedisProbe(configuration.redis, clientName: "conveyor-web-probe"))
+        router.get("/healthz") { _, _ in await health.reply() }
+        router.get("/readyz") { _, _ in await health.reply() }
         router.add(middleware: ErrorPageMiddleware(renderer: renderer))
         if let password = configuration.password, !password.isEmpty { router.add(middleware: PasswordMiddleware(password: password)) }
         router.add(middleware: CSRFMiddleware())

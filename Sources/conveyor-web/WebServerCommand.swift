@@ -21,6 +21,9 @@ struct WebServerCommand: AsyncParsableCommand {
             CONVEYOR_WEB_PASSWORD, which every request must then send (HTTP Basic, any
             user name). Forms are protected against CSRF; everything shown is escaped; a
             strict Content-Security-Policy applies.
+
+            Probes for Kubernetes, without the password: GET /healthz and /readyz
+            answer 200 while Redis answers, 503 otherwise.
             """)
 
     @Option(help: ArgumentHelp("Address to listen on.", valueName: "HOST:PORT"))

@@ -150,8 +150,14 @@ struct BatchedMigrationTests {
         #expect(try TestEnvironment.eventually { try store.jobs(of: id).count >= 3 })
         #expect(try ProcessRunner.conveyor(["migrations", "disable"], redisURL: redisURL, databaseURL: databaseURL).status == 0)
         // The batch in flight completes; then nothing new is created.
-        #expect(try TestEnvironment.eventually { try store.jobs(of: id).allSatisfy { $0.status == .succeeded } })
-        let countAfterDisable = try store.jobs(of: id).count
+        // An execution job that read the switch just before it turned off may still create
+        // and run its batch: wait until every batch succeeded and none appeared for a second.
+        var countAfterDisable = -1
+        #expect(try TestEnvironment.eventually(timeout: .seconds(30), interval: .seconds(1)) {
+            let jobs = try store.jobs(of: id)
+            defer { countAfterDisable = jobs.count }
+            return jobs.count == countAfterDisable && jobs.allSatisfy { $0.status == .succeeded }
+        })
         Thread.sleep(forTimeInterval: 3)
         #expect(try store.jobs(of: id).count == countAfterDisable)
         #expect(try status(db, id) == "active")

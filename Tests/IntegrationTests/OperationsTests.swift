@@ -152,6 +152,9 @@ struct OperationsTests {
         let worker = try String(contentsOf: kubernetes.appendingPathComponent("worker-deployment.yaml"), encoding: .utf8)
         #expect(worker.contains("terminationGracePeriodSeconds: 45") && worker.contains("\"--timeout\", \"25\""))
         #expect(worker.contains("preStop") && worker.contains("kill -TSTP 1"))
+        #expect(worker.contains("path: /healthz") && worker.contains("path: /readyz"), "the worker's probes use the health endpoints")
+        let web = try String(contentsOf: kubernetes.appendingPathComponent("web.yaml"), encoding: .utf8)
+        #expect(web.contains("path: /healthz") && web.contains("path: /readyz"), "the web's probes use the health endpoints")
 
         // systemd: verify with ExecStart pointing at the built binary (verify checks it exists).
         let units = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-units-\(getpid())")

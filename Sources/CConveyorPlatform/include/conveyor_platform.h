@@ -4,4 +4,6 @@
 int conveyor_set_parent_death_signal(int signal);
 /* Names the calling thread (shown by ps -L, top -H, gdb); truncated to 15 bytes. */
 void conveyor_set_thread_name(const char *name);
+/* The calling thread's kernel id (gettid), as ps -L and top -H show it. */
+int conveyor_thread_id(void);
 #endif

@@ -54,6 +54,13 @@ when 'inspect'
     }
   }
   puts JSON.generate(out)
+when 'process_fields'
+  # Every field Sidekiq 6.4's ProcessSet exposes for each process, as its API reads them.
+  fields = %w[hostname started_at pid tag concurrency queues labels identity busy beat quiet rss rtt_us
+              version weights embedded capsules]
+  set = Sidekiq::ProcessSet.new
+  out = set.map { |p| fields.to_h { |f| [f, p[f]] }.merge('stopping' => p.stopping?, 'labels_method' => p.labels) }
+  puts JSON.generate('processes' => out, 'total_concurrency' => set.total_concurrency, 'total_rss' => set.total_rss)
 when 'quiet', 'stop'
   identity = ARGV[0]
   Sidekiq::ProcessSet.new.each { |p| (command == 'quiet' ? p.quiet! : p.stop!) if p['identity'] == identity }
