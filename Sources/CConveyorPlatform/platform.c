@@ -21,3 +21,12 @@ void conveyor_set_thread_name(const char *name) {
 int conveyor_thread_id(void) {
     return (int)syscall(SYS_gettid);
 }
+
+int conveyor_adaptive_mutex_init(pthread_mutex_t *mutex) {
+    pthread_mutexattr_t attributes;
+    pthread_mutexattr_init(&attributes);
+    pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_ADAPTIVE_NP);
+    int result = pthread_mutex_init(mutex, &attributes);
+    pthread_mutexattr_destroy(&attributes);
+    return result;
+}

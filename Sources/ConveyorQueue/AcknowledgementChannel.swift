@@ -1,6 +1,5 @@
 import ConveyorPlatform
 import ConveyorRedis
-import Synchronization
 
 /// How a worker process tells Redis that jobs finished: one connection shared by its
 /// processors, with replies off, on which every acknowledgement is written to the kernel
@@ -14,7 +13,7 @@ import Synchronization
 /// Acknowledgements written since the server last proved it read them are kept and written
 /// again after a reconnect (removing a job twice is harmless); a round trip every
 /// `confirmEvery` acknowledgements bounds that list.
-final class AcknowledgementChannel: Sendable {
+final class AcknowledgementChannel: @unchecked Sendable {
     private struct State {
         var connection: RedisConnection?
         var unconfirmed: [RedisCommand] = []
@@ -25,7 +24,9 @@ final class AcknowledgementChannel: Sendable {
     private let configuration: RedisConfiguration
     private let window: Duration
     private let confirmEvery: Int
-    private let state = Mutex(State())
+    private let lock = SpinningLock()
+    /// Guarded by `lock`.
+    private var state = State()
 
     init(configuration: RedisConfiguration, window: Duration = .milliseconds(1), confirmEvery: Int = 1024) {
         var configuration = configuration
@@ -38,9 +39,9 @@ final class AcknowledgementChannel: Sendable {
     /// Writes `command` (an acknowledgement) to the kernel; throws when Redis is
     /// unreachable (the caller retries: its job stays in the working list meanwhile).
     func send(_ command: RedisCommand) throws(RedisError) {
-        try state.withLock { (state) throws(RedisError) in
-            let connection = try connected(&state)
-            try write(command, on: connection, &state)
+        try lock.withLock { () throws(RedisError) in
+            let connection = try connected(&self.state)
+            try write(command, on: connection, &self.state)
             state.unconfirmed.append(command)
             let now = ContinuousClock.now
             if !state.hasUnpushed {
@@ -50,13 +51,13 @@ final class AcknowledgementChannel: Sendable {
                 connection.pushBatched()
                 state.hasUnpushed = false
             }
-            if state.unconfirmed.count >= confirmEvery { try confirm(&state) }
+            if state.unconfirmed.count >= confirmEvery { try confirm(&self.state) }
         }
     }
 
     /// Sends what the kernel holds now (a processor with nothing to do calls this).
     func push() {
-        state.withLock { state in
+        lock.withLock {
             guard state.hasUnpushed else { return }
             state.connection?.pushBatched()
             state.hasUnpushed = false
@@ -66,9 +67,9 @@ final class AcknowledgementChannel: Sendable {
     /// Waits until Redis has read every acknowledgement written so far (before a graceful
     /// stop pushes back what is left in the working lists).
     func confirm() throws(RedisError) {
-        try state.withLock { (state) throws(RedisError) in
-            _ = try connected(&state)
-            try confirm(&state)
+        try lock.withLock { () throws(RedisError) in
+            _ = try connected(&self.state)
+            try confirm(&self.state)
         }
     }
 
@@ -110,7 +111,7 @@ final class AcknowledgementChannel: Sendable {
     }
 
     func close() {
-        state.withLock { state in
+        lock.withLock {
             state.connection?.close()
             state.connection = nil
         }
