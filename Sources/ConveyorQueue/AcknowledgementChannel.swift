@@ -1,8 +1,8 @@
 import ConveyorPlatform
 import ConveyorRedis
 
-/// How a worker process tells Redis that jobs finished: one connection shared by its
-/// processors, with replies off, on which every acknowledgement is written to the kernel
+/// How a processor tells Redis that jobs finished: a connection of its own (opened on the
+/// first acknowledgement), with replies off, on which every acknowledgement is written to the kernel
 /// before its processor takes another job (so a killed process re-runs only the jobs that
 /// were running) while the kernel holds the bytes and sends them in batches (so Redis wakes
 /// once per batch, not once per job). A batch goes out at the latest `window` after its
@@ -68,6 +68,7 @@ final class AcknowledgementChannel: @unchecked Sendable {
     /// stop pushes back what is left in the working lists).
     func confirm() throws(RedisError) {
         try lock.withLock { () throws(RedisError) in
+            guard state.connection != nil || !state.unconfirmed.isEmpty else { return }
             _ = try connected(&self.state)
             try confirm(&self.state)
         }

@@ -23,7 +23,7 @@ final class Processor {
     private var random = SystemRandomNumberGenerator()
     private let outage: OutageLog
 
-    init(index: Int, fetch: ReliableFetch, dispatcher: JobDispatcher, acknowledgements: AcknowledgementChannel, configuration: WorkerConfiguration, registry: JobRegistry, state: WorkerState, logger: Logger) throws(RedisError) {
+    init(index: Int, fetch: ReliableFetch, dispatcher: JobDispatcher, acknowledgements: AcknowledgementChannel, configuration: WorkerConfiguration, registry: JobRegistry, state: WorkerState, logger: Logger) {
         self.index = index
         self.fetch = fetch
         self.dispatcher = dispatcher
@@ -34,7 +34,7 @@ final class Processor {
         self.logger = logger
         var redisConfiguration = configuration.redis
         redisConfiguration.clientName = "conveyor-processor"
-        redis = try RedisConnection(redisConfiguration)
+        redis = RedisConnection(connectingLazily: redisConfiguration)
         connections = ConnectionCache(configuration: configuration.postgres)
         outage = OutageLog(logger: logger, what: "Redis")
     }

@@ -17,7 +17,8 @@ public final class Worker: Sendable {
     private let services: [any WorkerService]
     private let fetch: ReliableFetch
     private let dispatcher: JobDispatcher
-    private let acknowledgements: AcknowledgementChannel
+    /// One per processor: an acknowledgement never waits for another thread's.
+    private let acknowledgements: [AcknowledgementChannel]
 
     public init(configuration: WorkerConfiguration, registry: JobRegistry, logger: Logger, services: [any WorkerService] = []) {
         self.configuration = configuration
@@ -30,7 +31,7 @@ public final class Worker: Sendable {
         dispatcher = JobDispatcher(book: DispatchBook(
             concurrency: configuration.concurrency, maxPrefetch: configuration.maxFetchBatch,
             prefetchWork: configuration.fetchBatchTarget.seconds))
-        acknowledgements = AcknowledgementChannel(configuration: configuration.redis)
+        acknowledgements = (0..<configuration.concurrency).map { _ in AcknowledgementChannel(configuration: configuration.redis) }
     }
 
     /// Stop fetching new jobs; running ones finish, unstarted ones go back (Sidekiq's TSTP).
@@ -89,10 +90,10 @@ public final class Worker: Sendable {
         for index in 0..<configuration.concurrency {
             spawn(processors, "processor-\(index)") { [self] in
                 defer { state.processors[index].finished.store(true, ordering: .relaxed) }
-                guard let processor = connectWithRetry("processor", { () throws(RedisError) in
-                    try Processor(index: index, fetch: fetch, dispatcher: dispatcher, acknowledgements: acknowledgements, configuration: configuration, registry: registry, state: state, logger: logger)
-                }) else { return }
-                processor.run()
+                Processor(
+                    index: index, fetch: fetch, dispatcher: dispatcher, acknowledgements: acknowledgements[index],
+                    configuration: configuration, registry: registry, state: state, logger: logger
+                ).run()
             }
         }
         let fetcher = ThreadGroup()
@@ -159,12 +160,14 @@ public final class Worker: Sendable {
         auxiliary.wait(timeout: .seconds(5))
         // Redis must have read every acknowledgement before what is left goes back.
         var backoff = Backoff(initial: .milliseconds(50), maximum: .seconds(1))
-        do {
-            try backoff.retry(until: .now + .seconds(5)) { () throws(RedisError) in try acknowledgements.confirm() }
-        } catch {
-            logger.error("could not confirm acknowledgements; jobs finished in the last moments may run again", metadata: ["error": "\(error)"])
+        for channel in acknowledgements {
+            do {
+                try backoff.retry(until: .now + .seconds(5)) { () throws(RedisError) in try channel.confirm() }
+            } catch {
+                logger.error("could not confirm acknowledgements; jobs finished in the last moments may run again", metadata: ["error": "\(error)"])
+            }
+            channel.close()
         }
-        acknowledgements.close()
         // Jobs still running past the timeout, and anything else left in this process's
         // lists, go back to the front of their queues; they will run again elsewhere
         // (at-least-once, as Sidekiq does). Finished jobs were acknowledged already.

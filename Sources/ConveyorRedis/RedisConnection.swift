@@ -28,6 +28,13 @@ public final class RedisConnection {
         try connect()
     }
 
+    /// A connection that connects on its first command (so a processor whose jobs never
+    /// use Redis never opens it).
+    public init(connectingLazily configuration: RedisConfiguration) {
+        self.configuration = configuration
+        _ = Self.ignoreSIGPIPE
+    }
+
     /// hiredis writes with write(2): a server that went away would raise SIGPIPE and kill
     /// the process, where an EPIPE error (and a reconnect) is what we want.
     private static let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN) }()
