@@ -216,7 +216,8 @@ struct BuiltImage: Sendable {
 
     func remove() {
         scratch.remove()
-        _ = try? ProcessRunner.run("buildah", ["rmi", "--force", id])
+        // By name: the build is reproducible, so a user's own tag may name the same image ID.
+        _ = try? ProcessRunner.run("buildah", ["rmi", name])
         try? FileManager.default.removeItem(atPath: archive)
     }
 
