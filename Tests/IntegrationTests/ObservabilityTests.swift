@@ -164,7 +164,11 @@ struct ObservabilityTests {
         #expect(try TestEnvironment.eventually { try status(readyz) == 200 }, "\(worker.log)")
         #expect(try status(healthz) == 200)
 
-        #expect(worker.child.signal(SIGTSTP))
+        // What the Kubernetes preStop hook runs (no shell in the image).
+        let quietCommand = try ProcessRunner.conveyor(["quiet", "--pid", String(worker.child.pid), "--wait", "0.2"], redisURL: server.url)
+        #expect(quietCommand.status == 0, "\(quietCommand.stderr)")
+        let missing = try ProcessRunner.conveyor(["quiet", "--pid", "999999999"], redisURL: server.url)
+        #expect(missing.status != 0 && missing.stderr.contains("cannot signal process 999999999"))
         #expect(try TestEnvironment.eventually { try status(readyz) == 503 }, "quiet must fail readiness")
         #expect(try status(healthz) == 200, "a quiet worker is still alive")
 

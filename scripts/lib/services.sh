@@ -35,19 +35,29 @@ ensure_packages() {
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
     python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
   fi
+  if [ "${CONVEYOR_IMAGE_TOOLS:-0}" = 1 ]; then
+    # The image test: buildah builds it (scripts/build-image), kubectl renders deploy/kubernetes.
+    command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+    command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+  fi
   for extra in "$@"; do
     dpkg -s "$extra" >/dev/null 2>&1 || missing+=("$extra")
   done
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "installing missing Debian packages: ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    # policy-rc.d keeps apt from starting the system-wide redis/postgres services.
-    as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    as_root rm -f /usr/sbin/policy-rc.d
-    PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
-  fi
+  install_debian_packages "${missing[@]}"
+  PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
   command -v swift >/dev/null 2>&1 || die "swift is not on PATH (Swift 6.1 or newer is needed)"
+}
+
+# install_debian_packages PACKAGE...: apt-get installs the named packages (none: nothing).
+install_debian_packages() {
+  [ $# -gt 0 ] || return 0
+  command -v apt-get >/dev/null 2>&1 || die "missing $*, and this is not a Debian-like system with apt-get: install them yourself"
+  log "installing missing Debian packages: $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  # policy-rc.d keeps apt from starting the system-wide redis/postgres services.
+  as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  as_root rm -f /usr/sbin/policy-rc.d
 }
 
 # Python tools for tests, from PyPI into .data/pylib (not system-wide): Selenium for the
