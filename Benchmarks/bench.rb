@@ -44,7 +44,7 @@ end
 SIDEKIQ = Gem.bin_path('sidekiq', 'sidekiq') rescue '/usr/bin/sidekiq'
 
 # Sidekiq at its strongest here: YJIT on, logger at WARN (jobs.rb). Conveyor as deployed
-# (the release build), logging its default INFO line per job.
+# (the release build), logging at the same level (its default, INFO, writes a line per job).
 def spawn_worker(kind, concurrency, name, extra = [], queues: ['default'])
   log_file = File.join(LOGS, "#{name}.log")
   before = redis { |c| c.smembers('processes') }
@@ -54,7 +54,7 @@ def spawn_worker(kind, concurrency, name, extra = [], queues: ['default'])
           Process.spawn(env, 'ruby', '--yjit', SIDEKIQ, '-r', File.join(__dir__, 'sidekiq/jobs.rb'),
                         '-c', concurrency.to_s, *queue_args, out: log_file, err: log_file)
         else
-          Process.spawn(env, CONVEYOR, 'worker', '-c', concurrency.to_s, *queue_args, *extra, out: log_file, err: log_file)
+          Process.spawn(env, CONVEYOR, 'worker', '-c', concurrency.to_s, '--log-level', 'warning', *queue_args, *extra, out: log_file, err: log_file)
         end
   # Ready when it has registered in the processes set (boot time is excluded).
   wait_for(120) { (redis { |c| c.smembers('processes') } - before).any? }
@@ -265,6 +265,11 @@ def raw_job(klass, args, queue: 'default') = JSON.generate('class' => klass, 'ar
 # pgbench at its strongest; Conveyor's RecordJob and the Ruby one prepare it too).
 def real_jobs(kind, count)
   records_table!
+  if kind == :loop
+    out, status = Open3.capture2e({ 'DATABASE_URL' => ENV['DATABASE_URL'] }, CONVEYOR, 'upsert-loop', '10', count.to_s)
+    raise "upsert-loop failed: #{out}" unless status.success?
+    return JSON.parse(out)['per_second'].to_f
+  end
   if kind.to_s.start_with?('pgbench')
     script = File.join(LOGS, 'upsert.sql')
     File.write(script, "\\set k random(1, 1000000000000)\nINSERT INTO conveyor_records (key, runs) VALUES ('p-' || :k, 1) ON CONFLICT (key) DO UPDATE SET runs = conveyor_records.runs + 1;\n")
@@ -436,12 +441,14 @@ end
 
 if run?('realjobs')
 log "real jobs: #{REAL_JOBS} upserts, 10 threads/processors/clients, #{RUNS} interleaved round(s)"
-rounds = Array.new(RUNS) { %i[pgbench conveyor sidekiq pgbench_simple].to_h { [_1, real_jobs(_1, REAL_JOBS)] } }
-rj = %i[pgbench conveyor sidekiq pgbench_simple].to_h { |k| [k, median(rounds.map { _1[k] })] }
+kinds = %i[pgbench conveyor sidekiq loop pgbench_simple]
+rounds = Array.new(RUNS) { kinds.to_h { [_1, real_jobs(_1, REAL_JOBS)] } }
+rj = kinds.to_h { |k| [k, median(rounds.map { _1[k] })] }
 log "real jobs per round: #{rounds.map { |r| r.transform_values { fmt(_1) } }}"
 rows << ["Real jobs: #{fmt(REAL_JOBS)} jobs of one upsert each, 10 threads/processors (jobs/s)", fmt(rj[:sidekiq]), fmt(rj[:conveyor]), "#{fmt(rj[:conveyor] / rj[:sidekiq], 1)}×"]
 rows << ["Real jobs vs `pgbench -M prepared`, the same upsert from 10 clients (tx/s)", fmt(rj[:pgbench]), fmt(rj[:conveyor]), "#{fmt(rj[:conveyor] / rj[:pgbench], 2)}×"]
 rows << ["Real jobs vs `pgbench` (simple protocol, its default) (tx/s)", fmt(rj[:pgbench_simple]), fmt(rj[:conveyor]), "#{fmt(rj[:conveyor] / rj[:pgbench_simple], 2)}×"]
+rows << ["Real jobs vs the same upsert in a bare loop of 10 Swift threads, one connection each, no queue (tx/s)", fmt(rj[:loop]), fmt(rj[:conveyor]), "#{fmt(rj[:conveyor] / rj[:loop], 2)}×"]
 end
 
 if run?('headofline')

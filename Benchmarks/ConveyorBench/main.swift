@@ -1,3 +1,4 @@
+import ConveyorPlatform
 // The `conveyor` command line plus the jobs scripts/bench needs; the Ruby side defines
 // the same jobs for Sidekiq (Benchmarks/sidekiq/jobs.rb), so both run identical work.
 import ConveyorCLI
@@ -33,6 +34,14 @@ struct NoopMigration: BackgroundMigration {
     static let className = "NoopMigration"
     init() {}
     func perform(arguments: [JSONValue], context: BackgroundMigrationContext) {}
+}
+
+if CommandLine.arguments.dropFirst().first == "upsert-loop" {
+    let arguments = CommandLine.arguments
+    try UpsertLoop.run(
+        threads: arguments.count > 2 ? Int(arguments[2]) ?? 10 : 10, count: arguments.count > 3 ? Int(arguments[3]) ?? 20_000 : 20_000,
+        url: ProcessEnvironment["DATABASE_URL"] ?? "")
+    exit(0)
 }
 
 if CommandLine.arguments.dropFirst().first == "observer-cost" {

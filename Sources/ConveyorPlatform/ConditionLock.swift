@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CConveyorPlatform
 
 /// A mutex with a condition variable (pthread), for threads that wait for each other:
 /// `lock()`/`unlock()` around shared state, `wait` releases the lock while blocked.
@@ -12,7 +13,9 @@ public final class ConditionLock: @unchecked Sendable {
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
     public init() {
-        pthread_mutex_init(mutex, nil)
+        // Adaptive: spins briefly before sleeping, as the short sections these locks guard
+        // (a dispatcher hand-off) want when many threads enter them.
+        conveyor_adaptive_mutex_init(mutex)
         Self.initialise(condition)
     }
 

@@ -5,8 +5,8 @@ import ConveyorRedis
 /// first acknowledgement), with replies off, on which every acknowledgement is written to the kernel
 /// before its processor takes another job (so a killed process re-runs only the jobs that
 /// were running) while the kernel holds the bytes and sends them in batches (so Redis wakes
-/// once per batch, not once per job). A batch goes out at the latest `window` after its
-/// first acknowledgement when jobs keep finishing, when a processor goes idle, and after
+/// once per batch, not once per job). A batch goes out after 8 acknowledgements or `window`
+/// (5 ms) after its first, whichever comes first, when jobs keep finishing, when a processor goes idle, and after
 /// ~200 ms otherwise (the kernel's limit). Only a crash of the whole machine can lose the
 /// acknowledgements of that window, re-running those jobs once more.
 ///
@@ -19,16 +19,18 @@ final class AcknowledgementChannel: @unchecked Sendable {
         var unconfirmed: [RedisCommand] = []
         var pushedAt = ContinuousClock.now
         var hasUnpushed = false
+        var unpushed = 0
     }
 
     private let configuration: RedisConfiguration
     private let window: Duration
     private let confirmEvery: Int
+    private let maxUnpushed = 8
     private let lock = SpinningLock()
     /// Guarded by `lock`.
     private var state = State()
 
-    init(configuration: RedisConfiguration, window: Duration = .milliseconds(1), confirmEvery: Int = 1024) {
+    init(configuration: RedisConfiguration, window: Duration = .milliseconds(5), confirmEvery: Int = 1024) {
         var configuration = configuration
         configuration.clientName = "conveyor-ack"
         self.configuration = configuration
@@ -47,9 +49,15 @@ final class AcknowledgementChannel: @unchecked Sendable {
             if !state.hasUnpushed {
                 state.hasUnpushed = true
                 state.pushedAt = now
-            } else if now - state.pushedAt >= window {
-                connection.pushBatched()
-                state.hasUnpushed = false
+                state.unpushed = 1
+            } else {
+                state.unpushed += 1
+                // Also after a few: acknowledgements held back here stand between Redis's
+                // scan from the list's tail and the ones other processors send.
+                if state.unpushed >= maxUnpushed || now - state.pushedAt >= window {
+                    connection.pushBatched()
+                    state.hasUnpushed = false
+                }
             }
             if state.unconfirmed.count >= confirmEvery { try confirm(&self.state) }
         }

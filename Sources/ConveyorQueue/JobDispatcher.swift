@@ -72,8 +72,9 @@ final class JobDispatcher: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let refused = book.deliver(jobs)
-        if refused.isEmpty, waitingProcessors > 0 {
-            if jobs.count == 1 { jobsAvailable.signal() } else { jobsAvailable.broadcast() }
+        if refused.isEmpty {
+            // Wake as many waiting processors as there are jobs, not all of them.
+            for _ in 0..<min(waitingProcessors, jobs.count) { jobsAvailable.signal() }
         }
         return refused
     }

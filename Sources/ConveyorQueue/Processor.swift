@@ -90,17 +90,17 @@ final class Processor {
         slot.work.withLock { $0 = nil }
         slot.processed.add(1, ordering: .relaxed)
         configuration.observer?.jobFinished(queue: queue, className: className, seconds: elapsed, failed: failure != nil)
-        let elapsedText = Self.formatSeconds(elapsed)
         guard let failure else {
             acknowledge(job)
-            logger.info("done", metadata: ["jid": .string(payload.jid), "class": .string(className), "queue": .string(queue), "elapsed": .string(elapsedText)])
+            // Built only when info is logged (the metadata is an autoclosure).
+            logger.info("done", metadata: ["jid": .string(payload.jid), "class": .string(className), "queue": .string(queue), "elapsed": .string(Self.formatSeconds(elapsed))])
             return elapsed
         }
         slot.failed.add(1, ordering: .relaxed)
         let errorClass = (failure as? any JobFailureDescribing)?.jobErrorClass ?? String(describing: type(of: failure))
         let message = String(describing: failure)
         logger.warning("fail", metadata: [
-            "jid": .string(payload.jid), "class": .string(className), "queue": .string(queue), "elapsed": .string(elapsedText),
+            "jid": .string(payload.jid), "class": .string(className), "queue": .string(queue), "elapsed": .string(Self.formatSeconds(elapsed)),
             "error_class": .string(errorClass), "error": .string(message),
         ])
         let outcome = configuration.retryPolicy.outcome(

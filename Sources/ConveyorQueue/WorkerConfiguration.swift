@@ -53,7 +53,7 @@ public struct WorkerConfiguration: Sendable {
         recoveryInterval: Duration = .seconds(5),
         pollInterval: Duration = .milliseconds(500),
         idleBlock: Duration = .seconds(1),
-        maxFetchBatch: Int = 100,
+        maxFetchBatch: Int = 1000,
         fetchBatchTarget: Duration = .milliseconds(10),
         retryPolicy: RetryPolicy = RetryPolicy(),
         deadMaxJobs: Int = 10_000,

@@ -25,11 +25,12 @@ extension RedisConnection {
         try writeRaw(command, ctx: try currentContext(), more: true)
     }
 
-    /// Sends what is buffered now (the socket stays corked for later writes).
+    /// Sends what is buffered now; the socket stays corked for later writes. (Setting
+    /// TCP_NODELAY flushes pending output even while corked: one syscall.)
     public func pushBatched() {
         guard let ctx = context else { return }
-        setCork(ctx, false)
-        setCork(ctx, true)
+        var one: Int32 = 1
+        _ = setsockopt(ctx.pointee.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
     /// Uncorks, turns replies back on and waits for the server to answer, which proves it
