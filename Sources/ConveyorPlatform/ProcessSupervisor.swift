@@ -66,7 +66,10 @@ public final class ProcessSupervisor: @unchecked Sendable {
             lock.unlock()
             if isStopping { break }
             for slot in 0..<count { check(slot) }
-            blockingSleep(seconds: 0.1)
+            // Children are checked every 100 ms (waitpid has no timed wait); stop() wakes this at once.
+            lock.lock()
+            if !stopping { lock.wait(timeout: .milliseconds(100)) }
+            lock.unlock()
         }
         return shutdown()
     }
@@ -79,6 +82,7 @@ public final class ProcessSupervisor: @unchecked Sendable {
     public func stop() {
         lock.lock()
         stopping = true
+        lock.broadcast()
         lock.unlock()
     }
 

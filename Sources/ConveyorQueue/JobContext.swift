@@ -1,3 +1,4 @@
+import ConveyorPlatform
 import ConveyorJSON
 import ConveyorPostgres
 import ConveyorRedis
@@ -12,15 +13,15 @@ public final class JobContext {
     public var logger: Logger
     public let redis: RedisConnection
     private let connections: ConnectionCache
-    private let stopRequested: @Sendable () -> Bool
+    private let signal: StopSignal
 
-    init(payload: JobPayload, queue: String, logger: Logger, redis: RedisConnection, connections: ConnectionCache, stopRequested: @escaping @Sendable () -> Bool) {
+    init(payload: JobPayload, queue: String, logger: Logger, redis: RedisConnection, connections: ConnectionCache, signal: StopSignal) {
         self.payload = payload
         self.queue = queue
         self.logger = logger
         self.redis = redis
         self.connections = connections
-        self.stopRequested = stopRequested
+        self.signal = signal
     }
 
     public var jid: String { payload.jid }
@@ -33,7 +34,12 @@ public final class JobContext {
 
     /// True once the worker is shutting down; long jobs may check it and stop early by
     /// throwing, so they are retried elsewhere.
-    public var isStopRequested: Bool { stopRequested() }
+    public var isStopRequested: Bool { signal.isStopping }
+
+    /// Sleeps up to `duration`, waking the moment the worker starts shutting down; true when
+    /// it did (the job should then stop early by throwing, to be retried elsewhere).
+    @discardableResult
+    public func sleep(for duration: Duration) -> Bool { signal.sleep(for: duration, orUntil: .stopping) }
 }
 
 /// A processor's lazily opened PostgreSQL connection.

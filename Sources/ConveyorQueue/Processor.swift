@@ -74,10 +74,8 @@ final class Processor {
         let start = ContinuousClock.now
         var failure: (any Error)?
         if let handler = registry.handler(for: className) {
-            let stateRef = state
             let context = JobContext(
-                payload: payload, queue: queue, logger: logger, redis: redis, connections: connections,
-                stopRequested: { stateRef.isStopping })
+                payload: payload, queue: queue, logger: logger, redis: redis, connections: connections, signal: state.signal)
             do {
                 try handler(context, payload.args)
             } catch {
