@@ -63,17 +63,17 @@ struct PeriodicEntryTests {
     }
 
     @Test("each bad entry is refused in one line naming the file, the line and the entry; good ones are kept", arguments: [
-        ("cron", JSONValue("0 25 * * *"), "schedule.yml:3: entry 'bad': cron \"0 25 * * *\": hour 25 is out of range (0-23)"),
-        ("colour", "blue", "schedule.yml:3: entry 'bad': unknown key 'colour'"),
-        ("class", "Unregistered", "schedule.yml:3: entry 'bad': class 'Unregistered' is not registered in this worker"),
-        ("unique_for", 0, "schedule.yml:3: entry 'bad': unique_for must be a positive number of seconds"),
-        ("unique_for", "soon", "schedule.yml:3: entry 'bad': unique_for must be a positive number of seconds"),
-        ("unique_for", -5, "schedule.yml:3: entry 'bad': unique_for must be a positive number"),
-        ("unique_until", "finish", "schedule.yml:3: entry 'bad': unique_until needs 'unique_for'"),
-        ("active_job", true, "schedule.yml:3: entry 'bad': 'active_job' is a sidekiq-cron option Conveyor does not support"),
-        ("active", "maybe", "schedule.yml:3: entry 'bad': 'active' must be true or false"),
-        ("retry", -1, "schedule.yml:3: entry 'bad': 'retry' must be true, false or a number"),
-        ("queue", "a b", "schedule.yml:3: entry 'bad': 'queue' must be a queue name"),
+        ("cron", JSONValue("0 25 * * *"), "schedule.yml:5: entry 'bad': cron \"0 25 * * *\": hour 25 is out of range (0-23)"),
+        ("colour", "blue", "schedule.yml:5: entry 'bad': unknown key 'colour'"),
+        ("class", "Unregistered", "schedule.yml:5: entry 'bad': class 'Unregistered' is not registered in this worker"),
+        ("unique_for", 0, "schedule.yml:5: entry 'bad': unique_for must be a positive number of seconds"),
+        ("unique_for", "soon", "schedule.yml:5: entry 'bad': unique_for must be a positive number of seconds"),
+        ("unique_for", -5, "schedule.yml:5: entry 'bad': unique_for must be a positive number"),
+        ("unique_until", "finish", "schedule.yml:5: entry 'bad': 'unique_until' needs 'unique_for'"),
+        ("active_job", true, "schedule.yml:5: entry 'bad': 'active_job' is a sidekiq-cron option Conveyor does not support"),
+        ("active", "maybe", "schedule.yml:5: entry 'bad': 'active' must be true or false"),
+        ("retry", -1, "schedule.yml:5: entry 'bad': 'retry' must be true, false or a number"),
+        ("queue", "a b", "schedule.yml:5: entry 'bad': 'queue' must be a queue name"),
     ])
     func refused(key: String, value: JSONValue, line: String) throws {
         var fields: [(String, JSONValue)] = [("cron", "* * * * *"), ("class", "NoopJob")]
