@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // C shims: the only place the C libraries are named.
@@ -47,6 +48,11 @@ let package = Package(
                 "ConveyorJSON", "ConveyorRedis", "ConveyorPostgres", "ConveyorQueue", "ConveyorPlatform",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // YAML (Yams, which needs all of Foundation) for schedule files: linked only into
+        // conveyor-web, which a worker runs to read its --schedule file, so workers stay small.
+        .target(
+            name: "ConveyorScheduleYAML",
+            dependencies: ["ConveyorJSON", .product(name: "Yams", package: "Yams")]),
         .target(
             name: "ConveyorMetrics",
             dependencies: [
@@ -76,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "conveyor-web",
             dependencies: [
-                "ConveyorCLI", "ConveyorWeb", "ConveyorRedis", "ConveyorPostgres",
+                "ConveyorCLI", "ConveyorWeb", "ConveyorRedis", "ConveyorPostgres", "ConveyorScheduleYAML",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -97,6 +103,7 @@ let package = Package(
         .testTarget(name: "ConveyorPlatformTests", dependencies: ["ConveyorPlatform"]),
         .testTarget(name: "ConveyorPostgresTests", dependencies: ["ConveyorPostgres", "TestSupport"]),
         .testTarget(name: "ConveyorQueueTests", dependencies: ["ConveyorQueue", "ConveyorRedis", "TestSupport"]),
+        .testTarget(name: "ConveyorScheduleYAMLTests", dependencies: ["ConveyorScheduleYAML", "ConveyorQueue", "ConveyorJSON"]),
         .testTarget(name: "ConveyorMigrationsTests", dependencies: ["ConveyorMigrations", "TestSupport"]),
         .testTarget(
             name: "ConveyorCLITests",

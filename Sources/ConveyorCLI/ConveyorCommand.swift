@@ -41,6 +41,6 @@ struct ConveyorCommand: AsyncParsableCommand {
         subcommands: [
             WorkerCommand.self, EnqueueCommand.self, StatsCommand.self,
             RemainingCommand.self, StealCommand.self, PendingCommand.self, EnqueueRangeCommand.self,
-            MigrationsCommand.self, WebCommand.self, QuietCommand.self,
+            MigrationsCommand.self, CronCommand.self, WebCommand.self, QuietCommand.self,
         ])
 }

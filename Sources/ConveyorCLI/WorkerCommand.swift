@@ -31,6 +31,13 @@ struct WorkerCommand: ParsableCommand {
             in memory and written to Redis about once a second in both versions'
             formats. --no-sidekiq-metrics turns that off.
 
+            --schedule FILE runs periodic jobs from a schedule file in sidekiq-cron's
+            schedule.yml format (name: {cron, class, queue, args, description, active}).
+            Any number of processes may run the same file: each tick is enqueued exactly
+            once, by whichever process claims it first; a missed tick is enqueued once
+            after downtime. The file is reread when it changes; `conveyor cron` lists,
+            pauses, resumes and runs entries.
+
             --metrics-port also answers GET /healthz (200 while the heartbeat is
             fresh and Redis answers, else 503) and GET /readyz (200 once registered
             in Redis and while not quiet), for Kubernetes probes.
@@ -68,6 +75,9 @@ struct WorkerCommand: ParsableCommand {
     @Flag(help: "Do not run the batched background migration scheduler in this process.")
     var noScheduler = false
 
+    @Option(help: ArgumentHelp("Run the periodic jobs of this schedule file (sidekiq-cron's schedule.yml format; see conveyor cron --help).", valueName: "FILE"))
+    var schedule: String?
+
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
@@ -83,6 +93,8 @@ struct WorkerCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Refused at start, one line per bad entry, before any process runs.
+        let periodic = try schedule.map { path in try loadSchedule(path) }
         if let processes {
             try supervise(processes)
             return
@@ -107,6 +119,7 @@ struct WorkerCommand: ParsableCommand {
         let registry = CLIRuntime.registry
         var services = ConveyorMigrations.workerServices(configuration: configuration, batchedJobs: CLIRuntime.extensions.batchedJobs, scheduler: !noScheduler)
         if let sidekiqMetrics { services.append(ExecutionMetricsService(recorder: sidekiqMetrics)) }
+        if let periodic { services.append(periodic) }
         let worker = Worker(configuration: configuration, registry: registry, logger: logger, services: services)
         var metricsServer: MetricsServer?
         if let metricsPort, let observer {
@@ -126,6 +139,15 @@ struct WorkerCommand: ParsableCommand {
         _ = signals
         _ = metricsServer
         throw ExitCode(code)
+    }
+
+    /// Reads and validates the schedule file for this worker's classes.
+    func loadSchedule(_ path: String) throws -> PeriodicScheduler {
+        let classes = Set(CLIRuntime.registry.classNames)
+        let schedule = ScheduleFileReader.schedule(path, knownClasses: classes)
+        guard schedule.errors.isEmpty else { throw CLIError(message: schedule.errors.joined(separator: "\n")) }
+        return PeriodicScheduler(
+            source: PeriodicScheduler.Source(path: path, knownClasses: classes, read: ScheduleFileReader.read), entries: schedule.entries)
     }
 
     /// `--processes N`: re-runs this command N times (without `--processes`) and keeps the

@@ -30,6 +30,7 @@ public enum ClusterMetrics {
             gauge("conveyor_queue_size", "", "Jobs waiting in a queue", [("queue", queue.name)], Double(queue.size))
             gauge("conveyor_queue_latency", "seconds", "Age of the oldest job in a queue", [("queue", queue.name)], queue.latency)
         }
+        periodicMetrics(try PeriodicStatus.all(on: redis, now: Timestamp.now()), into: registry)
         var histogramText = ""
         if let db, try Schema.currentVersion(db) > 0 {
             for migration in try BatchedMigrationStore(db: db).list() {
@@ -44,6 +45,27 @@ public enum ClusterMetrics {
             histogramText = try batchDurationHistogram(db)
         }
         return registry.emitToString() + histogramText
+    }
+
+    /// Ticks of each periodic entry, across every process: enqueued, and skipped (paused,
+    /// unique lock held, or passed over after downtime), from the counters the claim script keeps.
+    static func periodicMetrics(_ statuses: [PeriodicStatus], into registry: PrometheusCollectorRegistry) {
+        for status in statuses {
+            registry.makeCounter(
+                descriptor: MetricNameDescriptor(metricName: "conveyor_periodic_ticks_enqueued", unitName: "total", helpText: "Periodic ticks that enqueued their job"),
+                labels: [("name", status.name)]
+            ).increment(by: Int64(status.enqueued))
+            for (reason, count) in [("paused", status.skippedPaused), ("duplicate", status.skippedDuplicate), ("missed", status.missed)] {
+                registry.makeCounter(
+                    descriptor: MetricNameDescriptor(metricName: "conveyor_periodic_ticks_skipped", unitName: "total", helpText: "Periodic ticks that enqueued nothing, by reason"),
+                    labels: [("name", status.name), ("reason", reason)]
+                ).increment(by: Int64(count))
+            }
+            registry.makeGauge(
+                descriptor: MetricNameDescriptor(metricName: "conveyor_periodic_paused", unitName: "", helpText: "1 while a periodic entry is paused"),
+                labels: [("name", status.name)]
+            ).set(status.paused ? 1.0 : 0.0)
+        }
     }
 
     /// `conveyor_batched_migration_batch_duration_seconds` from every finished batch.

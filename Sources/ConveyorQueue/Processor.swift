@@ -69,6 +69,9 @@ final class Processor {
             payload = decoded
         }
         let className = payload.className
+        // Unique jobs only (nil for others: one field lookup); see Processor+Unique.swift.
+        let uniqueLock = UniqueLock(payload: payload)
+        if let uniqueLock, uniqueLock.until == .start { releaseUnique(uniqueLock) }
         let slot = state.processors[index]
         slot.work.withLock { $0 = WorkSlot(queue: queue, payload: job.raw, runAt: Int(Timestamp.now())) }
         let start = ContinuousClock.now
@@ -89,6 +92,7 @@ final class Processor {
         slot.processed.add(1, ordering: .relaxed)
         configuration.observer?.jobFinished(queue: queue, className: className, seconds: elapsed, failed: failure != nil)
         guard let failure else {
+            if let uniqueLock, uniqueLock.until == .success { releaseUnique(uniqueLock) }
             acknowledge(job)
             // Built only when info is logged (the metadata is an autoclosure).
             logger.info("done", metadata: ["jid": .string(payload.jid), "class": .string(className), "queue": .string(queue), "elapsed": .string(Self.formatSeconds(elapsed))])
@@ -104,6 +108,7 @@ final class Processor {
         let outcome = configuration.retryPolicy.outcome(
             for: payload, queue: queue, errorClass: errorClass, errorMessage: message, now: configuration.clock.now(), random: &random)
         recordFailure(job, outcome: outcome)
+        if let uniqueLock, uniqueLock.until == .success, !outcome.isRetry { releaseUnique(uniqueLock) }
         return elapsed
     }
 

@@ -1,7 +1,7 @@
 /// SHA-1 of a byte string, for Redis script ids (`EVALSHA` needs the hex digest).
 /// Not for anything security-related.
-enum SHA1 {
-    static func hexDigest(_ message: [UInt8]) -> String {
+public enum SHA1 {
+    public static func hexDigest(_ message: [UInt8]) -> String {
         var h0: UInt32 = 0x6745_2301, h1: UInt32 = 0xEFCD_AB89, h2: UInt32 = 0x98BA_DCFE
         var h3: UInt32 = 0x1032_5476, h4: UInt32 = 0xC3D2_E1F0
         var data = message

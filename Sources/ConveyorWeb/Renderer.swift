@@ -11,7 +11,7 @@ struct Renderer: Sendable {
     static let navigation: [(String, String, String)] = [
         ("dashboard", "Dashboard", "/"), ("busy", "Busy", "/busy"), ("queues", "Queues", "/queues"),
         ("retries", "Retries", "/retries"), ("scheduled", "Scheduled", "/scheduled"), ("dead", "Dead", "/dead"),
-        ("migrations", "Background Migrations", "/admin/background_migrations"),
+        ("periodic", "Periodic", "/periodic"), ("migrations", "Background Migrations", "/admin/background_migrations"),
     ]
 
     func page(

@@ -12,7 +12,7 @@ enum Templates {
     static let all: [(String, String)] = [
         ("layout", layout), ("button", button), ("dashboard", dashboard), ("processes", processes), ("queues", queues),
         ("queue", queue), ("set", sortedSet), ("busy", busy), ("migrations", migrations), ("migration", migration),
-        ("job", job), ("error", errorPage),
+        ("job", job), ("periodic", PeriodicPages.template), ("error", errorPage),
     ]
 
     static let layout = """

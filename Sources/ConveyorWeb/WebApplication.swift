@@ -17,6 +17,7 @@ public enum WebApplication {
         let queues = QueuePages(pool: pool, renderer: renderer)
         let migrations = MigrationPages(pool: pool, renderer: renderer, batchedJobs: batchedJobs)
         let api = APIRoutes(pool: pool)
+        let periodic = PeriodicPages(pool: pool, renderer: renderer)
 
         let router = Router(context: AdminContext.self)
         // Middleware first: it applies to routes added after it.
@@ -52,6 +53,11 @@ public enum WebApplication {
         router.post("/processes/quiet") { _, context in try await queues.signalProcess("TSTP", context) }
         router.post("/processes/stop") { _, context in try await queues.signalProcess("TERM", context) }
 
+        router.get("/periodic") { request, context in try await periodic.list(request, context) }
+        for action in ["enqueue", "pause", "resume"] {
+            router.post("/periodic/\(action)") { _, context in try await periodic.action(action, context) }
+        }
+
         router.get("/admin/background_migrations") { request, context in try await migrations.list(request, context) }
         router.get("/admin/background_migrations/:id") { request, context in try await migrations.show(request, context) }
         router.get("/admin/background_migrations/:id/batched_jobs/:job") { request, context in try await migrations.job(request, context) }
@@ -67,6 +73,7 @@ public enum WebApplication {
         router.get("/api/scheduled") { request, _ in try await api.sortedSet(.scheduled, request) }
         router.get("/api/retries") { request, _ in try await api.sortedSet(.retries, request) }
         router.get("/api/dead") { request, _ in try await api.sortedSet(.dead, request) }
+        router.get("/api/periodic") { _, _ in try await periodic.api() }
         router.get("/api/background_migrations") { request, _ in try await api.migrations(request) }
         router.get("/api/background_migrations/:id") { _, context in try await api.migration(context) }
         router.get("/api/background_migrations/:id/batched_jobs/:job") { _, context in try await api.job(context) }

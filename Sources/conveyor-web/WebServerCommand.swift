@@ -2,6 +2,7 @@ import ArgumentParser
 import ConveyorCLI
 import ConveyorPostgres
 import ConveyorRedis
+import ConveyorScheduleYAML
 import ConveyorWeb
 import Foundation
 import Hummingbird
@@ -29,9 +30,18 @@ struct WebServerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Address to listen on.", valueName: "HOST:PORT"))
     var bind = "127.0.0.1:9292"
 
+    /// `conveyor worker --schedule FILE` (and `conveyor cron check`) run this program to
+    /// read the YAML: Yams needs Foundation, which the worker binary leaves out to stay small.
+    @Option(name: .customLong("schedule-to-json"), help: .hidden)
+    var scheduleToJSON: String?
+
     @OptionGroup var connection: ConnectionOptions
 
     func run() async throws {
+        if let scheduleToJSON {
+            print(ScheduleYAMLCommand.convert(path: scheduleToJSON).serialized())
+            return
+        }
         let (host, port): (String, Int)
         do { (host, port) = try WebConfiguration.parseBind(bind) } catch { throw ValidationError(error.description) }
         let environment = ProcessInfo.processInfo.environment
