@@ -32,7 +32,10 @@
     X(int, PQgetlength, (const PGresult *res, int tup_num, int field_num), (res, tup_num, field_num)) \
     X(int, PQgetisnull, (const PGresult *res, int tup_num, int field_num), (res, tup_num, field_num)) \
     X(char *, PQfname, (const PGresult *res, int field_num), (res, field_num)) \
-    X(int, PQbackendPID, (const PGconn *conn), (conn))
+    X(int, PQbackendPID, (const PGconn *conn), (conn)) \
+    X(int, PQsocket, (const PGconn *conn), (conn)) \
+    X(int, PQconsumeInput, (PGconn *conn), (conn)) \
+    X(PGnotify *, PQnotifies, (PGconn *conn), (conn))
 
 #define CONVEYOR_PQ_VOID_FUNCTIONS(X) \
     X(PQfinish, (PGconn *conn), (conn)) \
