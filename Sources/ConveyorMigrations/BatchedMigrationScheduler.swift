@@ -82,8 +82,10 @@ public struct BatchedMigrationScheduler: WorkerService {
         let version = try Schema.currentVersion(db)
         guard version > 0 else { return [] }
         guard version >= Schema.latestVersion else {
-            logger.notice("batched migrations wait for the schema upgrade: run `conveyor migrations setup`", metadata: ["version": "\(version)", "latest": "\(Schema.latestVersion)"])
-            return []
+            // Logged once by `run` until it passes: the tables lack what this release reads.
+            throw MigrationError(
+                .invalidState,
+                "batched migrations wait for the schema upgrade: the database is at version \(version), this release needs \(Schema.latestVersion); run `conveyor migrations setup`")
         }
         let settings = try MigrationSettings.load(db)
         guard settings.executeOnSchedule else { return [] }
