@@ -84,7 +84,10 @@ public struct BatchedMigrationStore {
                 bounds = BatchRange(first: BatchCursor(integer: min), last: BatchCursor(integer: max))
             }
         }
-        let estimate = try walk.estimatedRows(in: bounds)
+        // The whole table (in scope) unless integer bounds were given: the planner estimates
+        // a table far better than a range of row comparisons.
+        let whole = batching.isCursor || (options.minValue == nil && options.maxValue == nil)
+        let estimate = bounds == nil ? 0 : try walk.estimatedRows(in: whole ? nil : bounds)
         let empty = bounds == nil
         let status: BatchedMigrationStatus = empty ? .finished : .active
         // Cursor walks keep their bounds in min_cursor/max_cursor; min_value keeps its default.
