@@ -26,6 +26,13 @@ public struct BatchCursor: Sendable, Hashable, CustomStringConvertible {
 
     public init(integer: Int64) { values = [JSONValue(integer)] }
 
+    /// A key as a query returns it: a bigint's text or a cursor's JSON array; nil for NULL.
+    static func decode(text: String?) throws -> BatchCursor? {
+        guard let text else { return nil }
+        if let integer = Int64(text) { return BatchCursor(integer: integer) }
+        return try BatchCursor(JSONValue.parse(text))
+    }
+
     /// A jsonb column that may hold a cursor: SQL NULL and JSON null are both none.
     static func decode(_ cell: PostgresCell) throws -> BatchCursor? {
         guard let json = try cell.optionalJSON(), !json.isNull else { return nil }

@@ -40,8 +40,10 @@ protocol BatchWalk {
 
     /// The first and last key in the table (in scope), or nil when there is none.
     func bounds() throws -> BatchRange?
-    /// The next batch of `size` keys from `start`, never beyond `limit`.
-    func nextBatch(from start: BatchStart, size: Int, limit: BatchCursor) throws -> BatchRange?
+    /// The query finding the next batch of `size` keys from `start`, never beyond
+    /// `limit`: one row, `lo` and `hi` as text (a bigint, or a cursor's JSON array), both
+    /// NULL when no key is left; nil when `start` is already past `limit`.
+    func nextBatchQuery(from start: BatchStart, size: Int, limit: BatchCursor) throws -> PostgresQuery?
     /// The first key after the `size` keys that start at `from` inside `range`; nil when
     /// fewer are left (the sub-batch then runs to the end of the range).
     func keyAfter(_ size: Int, from: BatchCursor, in range: BatchRange) throws -> BatchCursor?
@@ -53,6 +55,14 @@ protocol BatchWalk {
 }
 
 extension BatchWalk {
+    /// The next batch of `size` keys from `start`, never beyond `limit`.
+    func nextBatch(from start: BatchStart, size: Int, limit: BatchCursor) throws -> BatchRange? {
+        guard let query = try nextBatchQuery(from: start, size: size, limit: limit), let row = try db.query(query).first,
+            let lo = try BatchCursor.decode(text: row["lo"].optionalString()), let hi = try BatchCursor.decode(text: row["hi"].optionalString())
+        else { return nil }
+        return BatchRange(first: lo, last: hi)
+    }
+
     /// ` AND (scope)`, or nothing.
     var scopeClause: PostgresQuery {
         guard let scope else { return "" }

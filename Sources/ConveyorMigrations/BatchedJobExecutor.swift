@@ -22,6 +22,12 @@ struct BatchedJobExecutor {
     /// Runs `job` (created `running` by the caller when `started`, so that transition
     /// is already logged), with the migration's walk (built here when nil).
     func perform(_ job: BatchedJob, of migration: BatchedMigration, walk prepared: (any BatchWalk)? = nil, started: Bool = false) throws -> Outcome {
+        try perform(job, of: migration, walk: prepared, started: started, readBack: false).outcome
+    }
+
+    /// `perform`, and with `readBack` the migration and the global switch as they are
+    /// after a success, read by the statement that records it (nil after a failure).
+    func perform(_ job: BatchedJob, of migration: BatchedMigration, walk prepared: (any BatchWalk)?, started: Bool, readBack: Bool) throws -> (outcome: Outcome, current: (BatchedMigration?, Bool)?) {
         let running = started ? job : try store.transition(job, to: .running)
         let db = store.db
         var context: BatchedJobContext?
@@ -50,12 +56,17 @@ struct BatchedJobExecutor {
         metrics["timings"] = ["update_all": .array((context?.timings ?? []).map { JSONValue($0) })]
         metrics["seconds"] = JSONValue(elapsed)
         guard let failure else {
-            _ = try recordWithReconnect { try store.transition(running, to: .succeeded, metrics: .object(metrics)) }
+            var current: (BatchedMigration?, Bool)?
+            if readBack {
+                current = try recordWithReconnect { try store.recordSuccess(running, metrics: .object(metrics)) }
+            } else {
+                _ = try recordWithReconnect { try store.transition(running, to: .succeeded, metrics: .object(metrics)) }
+            }
             logger.info("batch succeeded", metadata: [
                 "migration": "\(migration.id)", "job": "\(job.id)", "range": "\(job.range)",
                 "rows": "\(context?.rowsTouched ?? 0)", "seconds": "\(String(cFormat: "%.3f", elapsed))",
             ])
-            return .succeeded
+            return (.succeeded, current)
         }
         let (exceptionClass, message, timedOut, fromSubBatch) = Self.describe(failure)
         let failed = try recordWithReconnect {
@@ -73,7 +84,7 @@ struct BatchedJobExecutor {
             let second = try store.splitAndRetry(failed, migration: migration, jobs: jobs)
             logger.warning("batch split after repeated timeouts", metadata: ["job": "\(job.id)", "new_job": "\(second.map { String($0.id) } ?? "none")"])
         }
-        return .failed(exceptionClass: exceptionClass, message: message)
+        return (.failed(exceptionClass: exceptionClass, message: message), nil)
     }
 
     /// Recording a result must survive a database restart mid-batch: the next query

@@ -15,10 +15,11 @@ extension BatchedMigrationRunner {
     /// A worker's execution job: runs batches of migration `id` back to back, under the
     /// table's lease, for as long as `BatchRunPolicy` allows (the interval elapsed, the
     /// migration runnable, the slice not used up). Returns nil when someone else holds the
-    /// lease. Per batch it costs the batch's own statements plus four round trips — find the
-    /// range, create the job already running, record the result, re-read the migration
-    /// with the global switch — because the walk's position, the statement timeout and the
-    /// lease are kept between batches; health indicators are evaluated once a second.
+    /// lease. Per batch it costs the batch's own statements plus two round trips — one finds
+    /// the range and creates the job already running, one records the result and reads the
+    /// migration and the global switch back — because the walk's position, the statement
+    /// timeout and the lease are kept between batches; health indicators are evaluated
+    /// once a second.
     public func runBatches(_ id: Int64, settings: MigrationSettings, stopRequested: () -> Bool = { false }, now: () -> Double = { Date().timeIntervalSince1970 }) throws -> RunOutcome? {
         guard let initial = try store.find(id) else { return RunOutcome(decision: .stop, batches: 0) }
         return try withTableLease(initial.tableName) { () throws -> RunOutcome in
@@ -44,10 +45,11 @@ extension BatchedMigrationRunner {
                     let job: BatchedJob
                     var started = false
                     if let from = start, let bounds = migration.bounds,
-                        let range = try walk.nextBatch(from: from, size: migration.batchSize, limit: bounds.last)
+                        let query = try walk.nextBatchQuery(from: from, size: migration.batchSize, limit: bounds.last),
+                        let created = try store.createNextRunningJob(for: migration, batch: query)
                     {
-                        job = try store.createJob(for: migration, range: range, running: true)
-                        start = .after(range.last)
+                        job = created
+                        start = .after(created.range.last)
                         started = true
                     } else if let retriable = try store.retriableJob(of: id, interruptedAreAbandoned: true) {
                         start = nil  // the walk is done; only retries are left
@@ -57,12 +59,12 @@ extension BatchedMigrationRunner {
                         return RunOutcome(decision: .stop, batches: batches)
                     }
                     lastCreated = started ? job.createdAt : Date()
-                    let outcome = try executor.perform(job, of: migration, walk: walk, started: started)
+                    let (outcome, readBack) = try executor.perform(job, of: migration, walk: walk, started: started, readBack: true)
                     batches += 1
                     let checked = now()
                     let checkHealth = BatchRunPolicy.checkHealth(lastCheckedAt: healthCheckedAt, now: checked)
                     if checkHealth { healthCheckedAt = checked }
-                    (current, enabled) = try store.findWithSwitch(id)
+                    (current, enabled) = try readBack ?? store.findWithSwitch(id)
                     guard let fresh = current else { return RunOutcome(decision: .stop, batches: batches) }
                     migration = try adjustMigration(id, settings: settings, succeeded: outcome == .succeeded, checkHealth: checkHealth, current: fresh) ?? fresh
                 }

@@ -100,6 +100,56 @@ extension BatchedMigrationStore {
             """)[0])
     }
 
+    /// Finds the next batch with `batch` (a walk's `nextBatchQuery`) and creates it already
+    /// running, in one statement: one round trip for a worker between two batches. nil
+    /// when the walk is done.
+    func createNextRunningJob(for migration: BatchedMigration, batch: PostgresQuery) throws -> BatchedJob? {
+        let cursor = migration.cursorColumns != nil
+        let bounds = cursor ? "NULL::bigint, NULL::bigint, lo::jsonb, hi::jsonb" : "lo::bigint, hi::bigint, NULL::jsonb, NULL::jsonb"
+        return try db.query(
+            """
+            WITH batch AS (\(batch)), job AS (
+              INSERT INTO batched_background_migration_jobs
+                (batched_background_migration_id, min_value, max_value, min_cursor, max_cursor, batch_size, sub_batch_size, pause_ms,
+                 status, attempts, started_at)
+              SELECT \(migration.id), \(unescaped: bounds), \(migration.batchSize), \(migration.subBatchSize), \(migration.pauseMilliseconds),
+                     \(BatchedJobStatus.running.rawValue), 1, now()
+              FROM batch WHERE lo IS NOT NULL AND hi IS NOT NULL
+              RETURNING \(unescaped: BatchedJob.columns)
+            ), walked AS (
+              UPDATE batched_background_migrations m SET last_cursor = job.max_cursor FROM job WHERE m.id = \(migration.id) AND \(cursor)
+            ), logged AS (
+              INSERT INTO batched_background_migration_job_transition_logs (batched_background_migration_job_id, previous_status, next_status)
+              SELECT id, \(BatchedJobStatus.pending.rawValue), \(BatchedJobStatus.running.rawValue) FROM job
+            )
+            SELECT * FROM job
+            """
+        ).first.map(BatchedJob.init)
+    }
+
+    /// Records a batch's success (with its transition log) and reads its migration and the
+    /// global switch back, in one statement.
+    func recordSuccess(_ job: BatchedJob, metrics: JSONValue) throws -> (BatchedMigration?, Bool) {
+        let row = try db.query(
+            """
+            WITH updated AS (
+              UPDATE batched_background_migration_jobs SET status = \(BatchedJobStatus.succeeded.rawValue), updated_at = now(),
+                finished_at = now(), metrics = \(metrics)::jsonb
+              WHERE id = \(job.id) RETURNING id
+            ), logged AS (
+              INSERT INTO batched_background_migration_job_transition_logs (batched_background_migration_job_id, previous_status, next_status)
+              SELECT id, \(job.status.rawValue), \(BatchedJobStatus.succeeded.rawValue) FROM updated
+            )
+            SELECT \(unescaped: BatchedMigration.columns),
+                   (SELECT value FROM conveyor_settings WHERE name = 'execute_batched_migrations_on_schedule') AS execute_switch,
+                   (SELECT count(*) FROM updated) AS recorded
+            FROM batched_background_migrations WHERE id = \(job.migrationID)
+            """).first
+        guard let row else { return (nil, true) }
+        guard try row["recorded"].int() == 1 else { throw MigrationError(.notFound, "batched job \(job.id) no longer exists") }
+        return (try BatchedMigration(row: row), MigrationSettings.switchValue(try row["execute_switch"].optionalString()))
+    }
+
     /// Creates the next batch of an integer walk, keys `min...max`.
     public func createJob(for migration: BatchedMigration, min: Int64, max: Int64) throws -> BatchedJob {
         try createJob(for: migration, range: BatchRange(first: BatchCursor(integer: min), last: BatchCursor(integer: max)))

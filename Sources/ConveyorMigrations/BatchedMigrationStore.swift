@@ -162,9 +162,7 @@ public struct BatchedMigrationStore {
             FROM batched_background_migrations WHERE id = \(id)
             """).first
         guard let row else { return (nil, true) }
-        var settings = MigrationSettings()
-        if let value = try row["execute_switch"].optionalString() { try? settings.set("execute_batched_migrations_on_schedule", value) }
-        return (try BatchedMigration(row: row), settings.executeOnSchedule)
+        return (try BatchedMigration(row: row), MigrationSettings.switchValue(try row["execute_switch"].optionalString()))
     }
 
     public func require(_ id: Int64) throws -> BatchedMigration {

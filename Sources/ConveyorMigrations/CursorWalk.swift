@@ -34,7 +34,7 @@ struct CursorWalk: BatchWalk {
         return BatchRange(first: lo, last: hi)
     }
 
-    func nextBatch(from start: BatchStart, size: Int, limit: BatchCursor) throws -> BatchRange? {
+    func nextBatchQuery(from start: BatchStart, size: Int, limit: BatchCursor) throws -> PostgresQuery? {
         let lower: PostgresQuery
         switch start {
         case .at(let key): lower = "\(unescaped: row) >= \(tuple(try checked(key)))"
@@ -42,14 +42,11 @@ struct CursorWalk: BatchWalk {
         }
         let range: PostgresQuery = "\(lower) AND \(unescaped: row) <= \(tuple(try checked(limit)))\(scopeClause)"
         // The last key is the size-th one; when fewer are left, the greatest one in range.
-        let result = try db.query(
-            """
+        return """
             SELECT (SELECT \(unescaped: key) FROM \(table: table) WHERE \(range) ORDER BY \(unescaped: ascending) LIMIT 1) AS lo,
                    coalesce((SELECT \(unescaped: key) FROM \(table: table) WHERE \(range) ORDER BY \(unescaped: ascending) OFFSET \(size - 1) LIMIT 1),
                             (SELECT \(unescaped: key) FROM \(table: table) WHERE \(range) ORDER BY \(unescaped: descending) LIMIT 1)) AS hi
-            """).first
-        guard let lo = try result?.cursor("lo"), let hi = try result?.cursor("hi") else { return nil }
-        return BatchRange(first: lo, last: hi)
+            """
     }
 
     func keyAfter(_ size: Int, from: BatchCursor, in range: BatchRange) throws -> BatchCursor? {

@@ -30,7 +30,7 @@ struct DistinctValueWalk: BatchWalk {
         try IntegerKeyWalk(db: db, table: table, column: column, scope: scope).bounds()
     }
 
-    func nextBatch(from start: BatchStart, size: Int, limit: BatchCursor) throws -> BatchRange? {
+    func nextBatchQuery(from start: BatchStart, size: Int, limit: BatchCursor) throws -> PostgresQuery? {
         let from: Int64
         switch start {
         case .at(let key): from = try IntegerKeyWalk.integer(key)
@@ -38,13 +38,10 @@ struct DistinctValueWalk: BatchWalk {
         }
         let max = try IntegerKeyWalk.integer(limit)
         guard from <= max else { return nil }
-        let row = try db.query(
-            """
+        return """
             \(distinctValues(from: from, through: max))
-            SELECT min(v)::bigint AS lo, max(v)::bigint AS hi FROM (SELECT v FROM walk WHERE v IS NOT NULL LIMIT \(size)) batch
-            """).first
-        guard let lo = try row?["lo"].optionalInt64(), let hi = try row?["hi"].optionalInt64() else { return nil }
-        return BatchRange(first: BatchCursor(integer: lo), last: BatchCursor(integer: hi))
+            SELECT min(v)::bigint::text AS lo, max(v)::bigint::text AS hi FROM (SELECT v FROM walk WHERE v IS NOT NULL LIMIT \(size)) batch
+            """
     }
 
     func keyAfter(_ size: Int, from: BatchCursor, in range: BatchRange) throws -> BatchCursor? {

@@ -17,7 +17,7 @@ struct IntegerKeyWalk: BatchWalk {
         return BatchRange(first: BatchCursor(integer: lo), last: BatchCursor(integer: hi))
     }
 
-    func nextBatch(from start: BatchStart, size: Int, limit: BatchCursor) throws -> BatchRange? {
+    func nextBatchQuery(from start: BatchStart, size: Int, limit: BatchCursor) throws -> PostgresQuery? {
         let from: Int64
         switch start {
         case .at(let key): from = try Self.integer(key)
@@ -25,15 +25,12 @@ struct IntegerKeyWalk: BatchWalk {
         }
         let max = try Self.integer(limit)
         guard from <= max else { return nil }
-        let row = try db.query(
-            """
-            SELECT min(k)::bigint AS lo, max(k)::bigint AS hi FROM (
+        return """
+            SELECT min(k)::bigint::text AS lo, max(k)::bigint::text AS hi FROM (
               SELECT \(identifier: column) AS k FROM \(table: table)
               WHERE \(identifier: column) >= \(from) AND \(identifier: column) <= \(max)\(scopeClause)
               ORDER BY \(identifier: column) LIMIT \(size)) batch
-            """).first
-        guard let lo = try row?["lo"].optionalInt64(), let hi = try row?["hi"].optionalInt64() else { return nil }
-        return BatchRange(first: BatchCursor(integer: lo), last: BatchCursor(integer: hi))
+            """
     }
 
     func keyAfter(_ size: Int, from: BatchCursor, in range: BatchRange) throws -> BatchCursor? {
