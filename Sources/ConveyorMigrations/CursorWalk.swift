@@ -1,3 +1,4 @@
+import ConveyorJSON
 import ConveyorPostgres
 
 /// Cursor batching (GitLab's `PrimaryKeyBatchingStrategy` with a job `cursor`): batches of
@@ -13,9 +14,22 @@ struct CursorWalk: BatchWalk {
     let scope: PostgresQuery?
 
     var row: String { "(" + columns.map(\.quoted).joined(separator: ", ") + ")" }
-    var key: String { "jsonb_build_array(" + columns.map(\.quoted).joined(separator: ", ") + ")::text" }
+    var list: String { columns.map(\.quoted).joined(separator: ", ") }
+    var key: String { "jsonb_build_array(" + list + ")::text" }
     var ascending: String { columns.map(\.quoted).joined(separator: ", ") }
     var descending: String { columns.map { "\($0.quoted) DESC" }.joined(separator: ", ") }
+
+    /// The keys at `offset` (and after, up to `limit`) of the rows matching `condition` in
+    /// `order`, as JSON text. The JSON is built outside the index scan, for the rows
+    /// returned only: built inside, it would be built for every row the OFFSET skips too
+    /// (about six times slower for a batch of 10,000).
+    func keys(_ condition: PostgresQuery, order: String, offset: Int = 0, limit: Int = 1) -> PostgresQuery {
+        """
+        SELECT \(unescaped: key) FROM (
+          SELECT \(unescaped: list) FROM \(table: table) WHERE \(condition) ORDER BY \(unescaped: order) OFFSET \(offset) LIMIT \(limit)) k
+        ORDER BY \(unescaped: order)
+        """
+    }
 
     func checked(_ cursor: BatchCursor) throws -> BatchCursor {
         guard cursor.values.count == columns.count else {
@@ -25,10 +39,10 @@ struct CursorWalk: BatchWalk {
     }
 
     func bounds() throws -> BatchRange? {
+        let everything: PostgresQuery = "true\(scopeClause)"
         let row = try db.query(
             """
-            SELECT (SELECT \(unescaped: key) FROM \(table: table) WHERE true\(scopeClause) ORDER BY \(unescaped: ascending) LIMIT 1) AS lo,
-                   (SELECT \(unescaped: key) FROM \(table: table) WHERE true\(scopeClause) ORDER BY \(unescaped: descending) LIMIT 1) AS hi
+            SELECT (\(keys(everything, order: ascending))) AS lo, (\(keys(everything, order: descending))) AS hi
             """).first
         guard let lo = try row?.cursor("lo"), let hi = try row?.cursor("hi") else { return nil }
         return BatchRange(first: lo, last: hi)
@@ -43,20 +57,14 @@ struct CursorWalk: BatchWalk {
         let range: PostgresQuery = "\(lower) AND \(unescaped: row) <= \(tuple(try checked(limit)))\(scopeClause)"
         // The last key is the size-th one; when fewer are left, the greatest one in range.
         return """
-            SELECT (SELECT \(unescaped: key) FROM \(table: table) WHERE \(range) ORDER BY \(unescaped: ascending) LIMIT 1) AS lo,
-                   coalesce((SELECT \(unescaped: key) FROM \(table: table) WHERE \(range) ORDER BY \(unescaped: ascending) OFFSET \(size - 1) LIMIT 1),
-                            (SELECT \(unescaped: key) FROM \(table: table) WHERE \(range) ORDER BY \(unescaped: descending) LIMIT 1)) AS hi
+            SELECT (\(keys(range, order: ascending))) AS lo,
+                   coalesce((\(keys(range, order: ascending, offset: size - 1))), (\(keys(range, order: descending)))) AS hi
             """
     }
 
     func keyAfter(_ size: Int, from: BatchCursor, in range: BatchRange) throws -> BatchCursor? {
-        try db.query(
-            """
-            SELECT \(unescaped: key) AS k FROM \(table: table)
-            WHERE \(condition(from: try checked(from), to: .through(try checked(range.last))))
-            ORDER BY \(unescaped: ascending) OFFSET \(size) LIMIT 1
-            """
-        ).first?.cursor("k")
+        let condition = self.condition(from: try checked(from), to: .through(try checked(range.last)))
+        return try db.query("SELECT (\(keys(condition, order: ascending, offset: size))) AS k").first?.cursor("k")
     }
 
     func condition(from: BatchCursor, to end: BatchEnd) -> PostgresQuery {
@@ -67,13 +75,9 @@ struct CursorWalk: BatchWalk {
     }
 
     func split(_ range: BatchRange, firstPart size: Int) throws -> (end: BatchCursor, next: BatchCursor)? {
-        let keys = try db.query(
-            """
-            SELECT \(unescaped: key) AS k FROM \(table: table)
-            WHERE \(condition(from: try checked(range.first), to: .through(try checked(range.last))))
-            ORDER BY \(unescaped: ascending) OFFSET \(max(size - 1, 0)) LIMIT 2
-            """
-        ).compactMap { try $0.cursor("k") }
+        let condition = self.condition(from: try checked(range.first), to: .through(try checked(range.last)))
+        let found = try db.query(keys(condition, order: ascending, offset: max(size - 1, 0), limit: 2))
+        let keys = try found.map { row in try BatchCursor(JSONValue.parse(try row[0].string())) }
         guard keys.count == 2 else { return nil }
         return (keys[0], keys[1])
     }
