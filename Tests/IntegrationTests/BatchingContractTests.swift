@@ -257,6 +257,28 @@ struct BatchingContractTests {
         #expect(try notified(), "switched on")
     }
 
+    @Test("with an interval, a worker runs one batch per interval: the next execution job is scheduled for when it has elapsed")
+    func intervalRespected() throws {
+        let (_, redisURL) = try TestEnvironment.isolatedRedis()
+        let (db, databaseURL, _) = try TestEnvironment.isolatedPostgres(label: "interval")
+        try MigrationFixtures.createEvents(db, rows: 4000)
+        let queued = try ProcessRunner.conveyor(
+            ["migrations", "queue", "CopyColumnUsingBackgroundMigrationJob", "events", "id", #"[["id"],["id_convert_to_bigint"]]"#,
+             "--batch-size", "1000", "--sub-batch-size", "1000", "--interval", "1", "--pause-ms", "0", "--json"],
+            redisURL: redisURL, databaseURL: databaseURL)
+        let id = try #require(try JSONValue.parse(queued.stdout)["id"]?.int64Value)
+        let worker = try ConveyorProcess(["worker", "-c", "2"], redisURL: redisURL, databaseURL: databaseURL)
+        #expect(try TestEnvironment.eventually(timeout: .seconds(60)) { try BatchedMigrationStore(db: db).require(id).status == .finished })
+        #expect(worker.terminate() == 0)
+        let gaps = try db.query("""
+            SELECT extract(epoch FROM created_at - lag(created_at) OVER (ORDER BY id))::float8 AS gap
+            FROM batched_background_migration_jobs WHERE batched_background_migration_id = \(id) ORDER BY id
+            """).compactMap { try $0["gap"].optionalDouble() }
+        #expect(gaps.count == 3)
+        #expect(gaps.allSatisfy { $0 >= 1 - BatchRunPolicy.intervalTolerance }, "batches \(gaps) s apart with a 1 s interval")
+        #expect(try MigrationFixtures.copyState(db) == .init(rows: 4000, wrong: 0, notExactlyOnce: 0))
+    }
+
     @Test("a worker runs a migration's batches back to back while it drains 5,000 RecordJobs from another queue: both complete, every row once")
     func alongsideOtherQueues() throws {
         let (redis, redisURL) = try TestEnvironment.isolatedRedis()
