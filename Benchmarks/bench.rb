@@ -1,7 +1,8 @@
 # scripts/bench's driver: runs Sidekiq 6.4 and Conveyor side by side on the same Redis and
 # PostgreSQL and prints a markdown table. Environment: REDIS_URL (a database it may flush),
 # DATABASE_URL, CONVEYOR (the ConveyorBench binary), BENCH_JOBS, BENCH_MEMORY_JOBS,
-# BENCH_BACKFILL_ROWS, BENCH_STEAL_JOBS, BENCH_RUNS.
+# BENCH_BACKFILL_ROWS, BENCH_STEAL_JOBS, BENCH_WORKER_RECORDS, BENCH_RUNS; BENCH_ONLY=row,row selects rows (throughput, enqueue,
+# latency, memory, backfill, cursor_backfill, worker_backfill, steal).
 require_relative 'sidekiq/jobs'
 require 'sidekiq/api'
 require 'json'
@@ -18,6 +19,7 @@ BACKFILL_ROWS = Integer(ENV.fetch('BENCH_BACKFILL_ROWS', '2000000'))
 STEAL_JOBS = Integer(ENV.fetch('BENCH_STEAL_JOBS', '100000'))
 REAL_JOBS = Integer(ENV.fetch('BENCH_REAL_JOBS', '20000'))
 DRILL_JOBS = Integer(ENV.fetch('BENCH_DRILL_JOBS', '50000'))
+WORKER_RECORDS = Integer(ENV.fetch('BENCH_WORKER_RECORDS', '20000'))
 RUNS = Integer(ENV.fetch('BENCH_RUNS', '3'))
 LOGS = File.join(ROOT, '.data', 'bench')
 Dir.mkdir(LOGS) unless Dir.exist?(LOGS)
@@ -216,6 +218,112 @@ def backfill
 
   backfill_table('bench_backfill')
   results[:single] = timed { psql('UPDATE bench_backfill SET id_convert_to_bigint = id') }
+  psql('DROP TABLE bench_backfill CASCADE; DROP PROCEDURE bench_keyset_copy()')
+  results
+end
+
+# The in-server reference for the cursor rows: the same keyset walk over (partition_id, id)
+# in PL/pgSQL, 10,000 rows per batch, committing after each.
+def cursor_table(name)
+  psql(<<~SQL)
+    DROP TABLE IF EXISTS #{name} CASCADE;
+    CREATE TABLE #{name} (partition_id integer NOT NULL, id bigint NOT NULL, n bigint NOT NULL, a bigint NOT NULL DEFAULT 0,
+                          PRIMARY KEY (partition_id, id));
+    INSERT INTO #{name} (partition_id, id, n) SELECT g % 16 + 1, g, g FROM generate_series(1, #{BACKFILL_ROWS}) g;
+  SQL
+  psql("VACUUM ANALYZE #{name}")
+  psql('CHECKPOINT')
+  system('sync') or raise 'sync failed'
+end
+
+def conveyor!(*args, log: File::NULL)
+  system({ 'REDIS_URL' => ENV['REDIS_URL'], 'DATABASE_URL' => ENV['DATABASE_URL'] }, CONVEYOR, *args, out: log, err: log) or raise "conveyor #{args.first(2).join(' ')} failed"
+end
+
+def cursor_backfill
+  results = {}
+  cursor_table('bench_cursor')
+  conveyor!('migrations', 'setup')
+  psql("DELETE FROM batched_background_migrations WHERE table_name = 'bench_cursor'")
+  conveyor!('migrations', 'queue', 'CopyColumnUsingBackgroundMigrationJob', 'bench_cursor', 'partition_id', '[["n"],["a"]]',
+            '--cursor', 'partition_id,id', '--batch-size', '10000', '--sub-batch-size', '10000', '--pause-ms', '0', '--interval', '0')
+  results[:conveyor] = timed do
+    conveyor!('migrations', 'finalize', 'CopyColumnUsingBackgroundMigrationJob', 'bench_cursor', 'partition_id', '[["n"],["a"]]',
+              log: File.join(LOGS, 'finalize-cursor.log'))
+  end
+  raise 'cursor backfill incomplete' unless psql('SELECT count(*) FROM bench_cursor WHERE a <> n').strip == '0'
+
+  cursor_table('bench_cursor')
+  psql(<<~SQL)
+    CREATE OR REPLACE PROCEDURE bench_cursor_copy() LANGUAGE plpgsql AS $$
+    DECLARE lo_p integer := 0; lo_i bigint := 0; hi_p integer; hi_i bigint;
+    BEGIN
+      LOOP
+        SELECT b.partition_id, b.id INTO hi_p, hi_i FROM (
+          SELECT partition_id, id FROM bench_cursor WHERE (partition_id, id) > (lo_p, lo_i) ORDER BY partition_id, id LIMIT 10000) b
+        ORDER BY b.partition_id DESC, b.id DESC LIMIT 1;
+        EXIT WHEN hi_p IS NULL;
+        UPDATE bench_cursor SET a = n WHERE (partition_id, id) > (lo_p, lo_i) AND (partition_id, id) <= (hi_p, hi_i);
+        COMMIT;
+        lo_p := hi_p; lo_i := hi_i; hi_p := NULL;
+      END LOOP;
+    END $$;
+  SQL
+  results[:loop] = timed { psql('CALL bench_cursor_copy()') }
+  raise 'cursor loop incomplete' unless psql('SELECT count(*) FROM bench_cursor WHERE a <> n').strip == '0'
+  psql('DROP TABLE bench_cursor CASCADE; DROP PROCEDURE bench_cursor_copy()')
+  results
+end
+
+# A worker (all of Conveyor's default queues, 10 processors) already running; 20,000
+# RecordJobs pushed to `default`, then the migration queued with --interval 0: the time
+# from the queue command to the migration's finished_at, scheduler path included.
+def worker_backfill
+  results = {}
+  flush!
+  backfill_table('bench_backfill')
+  # Autovacuum would start on the table mid-run, and a worker puts a migration on hold
+  # while it does (GitLab's health rule; finalize ignores it): off for both runs here.
+  psql('ALTER TABLE bench_backfill SET (autovacuum_enabled = false)')
+  conveyor!('migrations', 'setup')
+  psql("DELETE FROM batched_background_migrations WHERE table_name = 'bench_backfill'")
+  psql('CREATE TABLE IF NOT EXISTS conveyor_records (key text PRIMARY KEY, runs int NOT NULL DEFAULT 0); TRUNCATE conveyor_records')
+  log_file = File.join(LOGS, 'worker-backfill.log')
+  before = redis { |c| c.smembers('processes') }
+  pid = Process.spawn({ 'REDIS_URL' => ENV['REDIS_URL'], 'DATABASE_URL' => ENV['DATABASE_URL'] }, CONVEYOR, 'worker', '-c', '10',
+                      out: log_file, err: log_file)
+  wait_for(120) { (redis { |c| c.smembers('processes') } - before).any? }
+  sleep 1
+  (0...WORKER_RECORDS).each_slice(1000) { |slice| Sidekiq::Client.push_bulk('class' => 'RecordJob', 'args' => slice.map { |i| ["k#{i}"] }) }
+  start = now
+  conveyor!('migrations', 'queue', 'CopyColumnUsingBackgroundMigrationJob', 'bench_backfill', 'id', '[["id"],["id_convert_to_bigint"]]',
+            '--batch-size', '10000', '--sub-batch-size', '10000', '--pause-ms', '0', '--interval', '0')
+  # One process on one connection waits (a psql per poll would fork a backend each time,
+  # which costs the server more than the batches' bookkeeping).
+  conveyor!('migrations', 'wait', '--interval', '0.5')
+  finished = psql("SELECT extract(epoch FROM finished_at) FROM batched_background_migrations WHERE table_name = 'bench_backfill' AND status = 3").strip
+  raise 'worker backfill did not finish' if finished.empty?
+  results[:conveyor] = finished.to_f - start
+  wait_for(600) { sleep 0.5; psql('SELECT count(*) FROM conveyor_records').strip == WORKER_RECORDS.to_s }
+  stop(pid)
+  raise 'worker backfill incomplete' unless psql('SELECT count(*) FROM bench_backfill WHERE id <> id_convert_to_bigint').strip == '0'
+
+  backfill_table('bench_backfill')
+  psql('ALTER TABLE bench_backfill SET (autovacuum_enabled = false)')
+  psql(<<~SQL)
+    CREATE OR REPLACE PROCEDURE bench_keyset_copy() LANGUAGE plpgsql AS $$
+    DECLARE low bigint := 1; high bigint;
+    BEGIN
+      LOOP
+        SELECT max(id) INTO high FROM (SELECT id FROM bench_backfill WHERE id >= low ORDER BY id LIMIT 10000) b;
+        EXIT WHEN high IS NULL;
+        UPDATE bench_backfill SET id_convert_to_bigint = id WHERE id BETWEEN low AND high;
+        COMMIT;
+        low := high + 1;
+      END LOOP;
+    END $$;
+  SQL
+  results[:loop] = timed { psql('CALL bench_keyset_copy()') }
   psql('DROP TABLE bench_backfill CASCADE; DROP PROCEDURE bench_keyset_copy()')
   results
 end
@@ -430,6 +538,20 @@ bf = backfill
 rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows, `finalize`: vs in-server PL/pgSQL keyset loop (rows/s)", fmt(BACKFILL_ROWS / bf[:loop]), fmt(BACKFILL_ROWS / bf[:conveyor]), "#{fmt(bf[:loop] / bf[:conveyor], 2)}×"]
 rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows, `finalize --concurrency 2`: vs the same loop (rows/s)", fmt(BACKFILL_ROWS / bf[:loop]), fmt(BACKFILL_ROWS / bf[:conveyor2]), "#{fmt(bf[:loop] / bf[:conveyor2], 2)}×"]
 rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows, `finalize`: vs a single UPDATE (rows/s)", fmt(BACKFILL_ROWS / bf[:single]), fmt(BACKFILL_ROWS / bf[:conveyor]), "#{fmt(bf[:single] / bf[:conveyor], 2)}×"]
+end
+
+if run?('cursor_backfill')
+
+log "cursor backfill: #{BACKFILL_ROWS} rows over (partition_id, id)"
+cb = cursor_backfill
+rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows over (partition_id, id), `finalize` with `--cursor`: vs in-server PL/pgSQL keyset loop over the same key (rows/s)", fmt(BACKFILL_ROWS / cb[:loop]), fmt(BACKFILL_ROWS / cb[:conveyor]), "#{fmt(cb[:loop] / cb[:conveyor], 2)}×"]
+end
+
+if run?('worker_backfill')
+
+log "worker backfill: #{BACKFILL_ROWS} rows, --interval 0, by a worker draining #{fmt(WORKER_RECORDS)} RecordJobs alongside"
+wb = worker_backfill
+rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows by a worker (`--interval 0`, scheduler path, #{fmt(WORKER_RECORDS)} RecordJobs alongside): vs in-server PL/pgSQL keyset loop (rows/s)", fmt(BACKFILL_ROWS / wb[:loop]), fmt(BACKFILL_ROWS / wb[:conveyor]), "#{fmt(wb[:loop] / wb[:conveyor], 2)}×"]
 end
 
 if run?('steal')

@@ -55,8 +55,37 @@ struct LowercaseEmails: BatchedMigrationJob {
     }
 }
 
+/// A batched migration job with its own cursor and scope (GitLab's `cursor` and
+/// `scope_to`): trims the titles of tickets in one state, walking `(project_id, id)`.
+/// Queue it with: conveyor migrations queue TrimTicketTitles tickets project_id '["open"]'
+struct TrimTicketTitles: BatchedMigrationJob {
+    static let className = "TrimTicketTitles"
+    static let cursor: [String]? = ["project_id", "id"]
+    init() {}
+
+    static func validate(arguments: JSONValue, table: QualifiedTableName, db: PostgresConnection) throws {
+        guard arguments.arrayValue?.count == 1, arguments[0]?.stringValue != nil else {
+            throw MigrationError(.invalidArguments, "\(className) expects [state], got \(arguments.serialized())")
+        }
+    }
+
+    /// Only these rows count: batches hold `batch_size` tickets in the state, and
+    /// `subBatch.condition` selects only them.
+    static func scope(arguments: JSONValue, table: QualifiedTableName, db: PostgresConnection) throws -> PostgresQuery? {
+        "\(identifier: try db.resolveColumn("state", in: table)) = \(arguments[0]?.stringValue ?? "")"
+    }
+
+    func perform(_ batch: BatchedJobContext) throws {
+        let title = try batch.db.resolveColumn("title", in: batch.table)
+        try batch.eachSubBatch { subBatch in
+            try batch.db.query("UPDATE \(table: batch.table) SET \(identifier: title) = btrim(\(identifier: title)) WHERE \(subBatch.condition)").affectedRows
+        }
+    }
+}
+
 var jobs = JobRegistry.builtIn
 jobs.register(Greet.self)
 var batched = BatchedJobRegistry.builtIn
 batched.register(LowercaseEmails.self)
+batched.register(TrimTicketTitles.self)
 await ConveyorCLI.main(registry: jobs, batchedJobs: batched)

@@ -34,7 +34,10 @@
     X(char *, PQfname, (const PGresult *res, int field_num), (res, field_num)) \
     X(int, PQbackendPID, (const PGconn *conn), (conn)) \
     X(PGresult *, PQprepare, (PGconn *conn, const char *stmtName, const char *query, int nParams, const Oid *paramTypes), (conn, stmtName, query, nParams, paramTypes)) \
-    X(PGresult *, PQexecPrepared, (PGconn *conn, const char *stmtName, int nParams, const char *const *paramValues, const int *paramLengths, const int *paramFormats, int resultFormat), (conn, stmtName, nParams, paramValues, paramLengths, paramFormats, resultFormat))
+    X(PGresult *, PQexecPrepared, (PGconn *conn, const char *stmtName, int nParams, const char *const *paramValues, const int *paramLengths, const int *paramFormats, int resultFormat), (conn, stmtName, nParams, paramValues, paramLengths, paramFormats, resultFormat)) \
+    X(int, PQsocket, (const PGconn *conn), (conn)) \
+    X(int, PQconsumeInput, (PGconn *conn), (conn)) \
+    X(PGnotify *, PQnotifies, (PGconn *conn), (conn))
 
 #define CONVEYOR_PQ_VOID_FUNCTIONS(X) \
     X(PQfinish, (PGconn *conn), (conn)) \

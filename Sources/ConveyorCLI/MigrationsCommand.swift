@@ -83,22 +83,41 @@ struct MigrationsQueue: ParsableCommand {
               conveyor migrations queue CopyColumnUsingBackgroundMigrationJob events id \\
                 '[["id"], ["id_convert_to_bigint"]]' \\
                 --batch-size 10000 --sub-batch-size 1000
-            The table and columns must exist. max_value defaults to MAX(column); an
-            empty table is queued as finished. The same configuration cannot be queued
-            twice.
+
+            How the table is walked (GitLab's batch_class_name):
+              PrimaryKeyBatchingStrategy (default)  batches of rows by an integer
+                COLUMN, keys min_value...max_value; a COLUMN that is not an integer
+                (uuid, text, timestamptz) is walked as a one-column cursor.
+              --cursor partition_id,id  batches of rows in the order of a unique tuple
+                of any orderable types, compared as rows ((a, b) > ($1, $2)); COLUMN
+                must be its first column and a unique index or primary key must cover
+                exactly these columns, in this order. Bounds are kept in min_cursor and
+                max_cursor.
+              --batch-class LooseIndexScanBatchingStrategy  batches of distinct values
+                of a non-unique integer COLUMN (e.g. project_id), found by a loose
+                index scan over an index that starts with it.
+
+            The table and columns must exist. Integer walks run from --min-value (1)
+            to --max-value (default MAX(column)); cursor walks from the first row to
+            the last one when queued. Nothing to migrate: the migration is queued as
+            finished. The same configuration cannot be queued twice.
             """)
 
     @Argument(help: "Job class (e.g. CopyColumnUsingBackgroundMigrationJob).") var jobClass: String
     @Argument(help: "Table to walk.") var table: String
-    @Argument(help: "Integer batching column (usually the primary key).") var column: String
+    @Argument(help: "Batching column: an integer key, or the cursor's first column.") var column: String
     @Argument(help: "Job arguments as JSON.") var jobArgumentsJSON: String = "[]"
-    @Option(help: "Rows per batch.") var batchSize = 1000
+    @Option(help: "Rows per batch (distinct values with LooseIndexScanBatchingStrategy).") var batchSize = 1000
     @Option(help: "Rows per sub-batch statement.") var subBatchSize = 100
     @Option(help: "Seconds between batches (0 = back to back).") var interval = 120
     @Option(name: .customLong("pause-ms"), help: "Milliseconds to pause between sub-batches.") var pauseMilliseconds = 100
     @Option(help: "Upper limit for the batch-size optimizer.") var maxBatchSize: Int?
-    @Option(help: "First key to migrate.") var minValue: Int64 = 1
-    @Option(help: "Last key to migrate (default: MAX(column)).") var maxValue: Int64?
+    @Option(help: "Integer walks: first key to migrate (default 1).") var minValue: Int64?
+    @Option(help: "Integer walks: last key to migrate (default: MAX(column)).") var maxValue: Int64?
+    @Option(help: ArgumentHelp("Walk this unique tuple of columns, comma-separated; COLUMN is its first.", valueName: "col,col..."))
+    var cursor: String?
+    @Option(help: ArgumentHelp("Batching strategy: \(BatchClass.allCases.map(\.rawValue).joined(separator: " or ")).", valueName: "name"))
+    var batchClass: String = BatchClass.primaryKey.rawValue
     @Flag(help: "Print the migration as JSON.") var json = false
     @OptionGroup var connection: ConnectionOptions
 
@@ -108,8 +127,16 @@ struct MigrationsQueue: ParsableCommand {
             throw ValidationError("JOB_ARGS_JSON is not valid JSON (\(error))")
         }
         try reportingErrors {
-            let db = try migrationsDatabase(connection)
             var options = BatchedMigrationStore.QueueOptions()
+            options.batchClass = try BatchClass(named: batchClass)
+            if let cursor {
+                let columns = cursor.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmed() }
+                guard !columns.contains(where: \.isEmpty) else {
+                    throw CLIError(message: "--cursor '\(cursor)' has an empty column name; give COL[,COL...]")
+                }
+                options.cursor = columns
+            }
+            let db = try migrationsDatabase(connection)
             options.batchSize = batchSize
             options.subBatchSize = subBatchSize
             options.interval = interval
@@ -123,7 +150,7 @@ struct MigrationsQueue: ParsableCommand {
             if json {
                 printJSON(try migrationJSON(migration, db: db))
             } else {
-                print("queued batched migration \(migration.id): \(migration.jobClassName) on \(migration.tableName).\(migration.columnName) (keys \(migration.minValue)...\(migration.maxValue), \(migration.status.name))")
+                print("queued batched migration \(migration.id): \(migration.jobClassName) on \(migration.tableName), \((try? migration.batching.description) ?? migration.batchClassName), keys \(migration.bounds?.description ?? "none") (\(migration.status.name))")
             }
         }
     }
@@ -148,15 +175,18 @@ struct MigrationsStatus: ParsableCommand {
                 print(unfinished ? "No unfinished batched background migrations." : "No batched background migrations.")
                 return
             }
-            var rows = [["ID", "JOB CLASS", "TABLE", "COLUMN", "STATUS", "PROGRESS", "BATCH", "ROWS/S", "ETA"]]
+            var rows = [["ID", "JOB CLASS", "TABLE", "COLUMN", "STATUS", "PROGRESS", "POSITION", "BATCH", "ROWS/S", "ETA"]]
             for migration in migrations {
                 let progress = try MigrationProgress.measure(migration, db: db)
                 var status = migration.status.name
                 if migration.isOnHold { status += " (on hold)" }
+                let column: String = migration.cursorColumns.map { "(" + $0.joined(separator: ",") + ")" } ?? migration.columnName
+                let percent: String = progress.percent.map { String(cFormat: "%.2f%%", $0) } ?? "unknown"
+                let rate: String = progress.rowsPerSecond.map { String(Int($0)) } ?? "-"
+                let eta: String = progress.etaSeconds.map(formatDuration) ?? "-"
                 rows.append([
-                    String(migration.id), migration.jobClassName, migration.tableName, migration.columnName, status,
-                    progress.percent.map { String(cFormat: "%.2f%%", $0) } ?? "unknown", String(migration.batchSize),
-                    progress.rowsPerSecond.map { String(Int($0)) } ?? "-", progress.etaSeconds.map(formatDuration) ?? "-",
+                    String(migration.id), migration.jobClassName, migration.tableName, column, status,
+                    percent, positionText(migration, progress), String(migration.batchSize), rate, eta,
                 ])
             }
             printTable(rows)
@@ -194,7 +224,8 @@ struct MigrationsShow: ParsableCommand {
                 ("id", String(migration.id)), ("job class", migration.jobClassName), ("table", migration.tableName),
                 ("column", migration.columnName), ("job arguments", migration.jobArguments.serialized()),
                 ("status", migration.status.name + (migration.isOnHold ? " (on hold until \(migration.onHoldUntil!))" : "")),
-                ("min value", String(migration.minValue)), ("max value", String(migration.maxValue)),
+                ("batching", (try? migration.batching.description) ?? migration.batchClassName),
+                ("keys", migration.bounds?.description ?? "none"), ("position", positionText(migration, progress)),
                 ("batch size", String(migration.batchSize)), ("sub-batch size", String(migration.subBatchSize)),
                 ("interval", "\(migration.interval) s"), ("pause", "\(migration.pauseMilliseconds) ms"),
                 ("progress", progress.percent.map { String(cFormat: "%.2f%%", $0) } ?? "unknown"),
@@ -206,7 +237,7 @@ struct MigrationsShow: ParsableCommand {
             if !failed.isEmpty {
                 print("\nFailed jobs:")
                 for job in failed {
-                    print("  job \(job.id): keys \(job.minValue)...\(job.maxValue), batch \(job.batchSize), attempts \(job.attempts)")
+                    print("  job \(job.id): keys \(job.range), batch \(job.batchSize), attempts \(job.attempts)")
                     if let last = try store.transitionLogs(of: job.id).last(where: { $0.exceptionClass != nil }) {
                         print("    \(last.exceptionClass ?? ""): \(last.exceptionMessage ?? "")")
                     }
@@ -460,6 +491,13 @@ struct MigrationsWait: ParsableCommand {
 }
 
 // MARK: - Output helpers
+
+/// Where the walk stands: the last key batched (a cursor, or the greatest `max_value`).
+func positionText(_ migration: BatchedMigration, _ progress: MigrationProgress) -> String {
+    if let cursor = migration.lastCursor { return cursor.description }
+    if let covered = progress.lastKey { return String(covered) }
+    return "-"
+}
 
 func migrationJSON(_ migration: BatchedMigration, db: PostgresConnection) throws -> JSONValue {
     migration.json(progress: try MigrationProgress.measure(migration, db: db))

@@ -29,10 +29,13 @@ public struct BatchedJob: Sendable {
     public var updatedAt: Date
     public var startedAt: Date?
     public var finishedAt: Date?
+    /// A cursor walk's batch: its first and last key (GitLab's `min_cursor`/`max_cursor`).
+    public var minCursor: BatchCursor?
+    public var maxCursor: BatchCursor?
 
     static let columns = """
         id, batched_background_migration_id, min_value, max_value, batch_size, sub_batch_size, pause_ms, status,
-        attempts, metrics, created_at, updated_at, started_at, finished_at
+        attempts, metrics, created_at, updated_at, started_at, finished_at, min_cursor, max_cursor
         """
 
     init(row: PostgresRow) throws {
@@ -54,9 +57,14 @@ public struct BatchedJob: Sendable {
         updatedAt = try row["updated_at"].date()
         startedAt = try row["started_at"].optionalDate()
         finishedAt = try row["finished_at"].optionalDate()
+        minCursor = try BatchCursor.decode(row["min_cursor"])
+        maxCursor = try BatchCursor.decode(row["max_cursor"])
     }
 
-    public init(id: Int64, migrationID: Int64, minValue: Int64, maxValue: Int64, batchSize: Int, subBatchSize: Int, pauseMilliseconds: Int = 100, status: BatchedJobStatus = .pending, attempts: Int = 0) {
+    public init(
+        id: Int64, migrationID: Int64, minValue: Int64, maxValue: Int64, batchSize: Int, subBatchSize: Int, pauseMilliseconds: Int = 100,
+        status: BatchedJobStatus = .pending, attempts: Int = 0, minCursor: BatchCursor? = nil, maxCursor: BatchCursor? = nil
+    ) {
         self.id = id
         self.migrationID = migrationID
         self.minValue = minValue
@@ -66,9 +74,17 @@ public struct BatchedJob: Sendable {
         self.pauseMilliseconds = pauseMilliseconds
         self.status = status
         self.attempts = attempts
+        self.minCursor = minCursor
+        self.maxCursor = maxCursor
         metrics = [:]
         createdAt = Date()
         updatedAt = createdAt
+    }
+
+    /// Its first and last key: the cursors of a cursor walk's batch, else its values.
+    public var range: BatchRange {
+        if let minCursor, let maxCursor { return BatchRange(first: minCursor, last: maxCursor) }
+        return BatchRange(first: BatchCursor(integer: minValue), last: BatchCursor(integer: maxValue))
     }
 
     public var duration: TimeInterval? {

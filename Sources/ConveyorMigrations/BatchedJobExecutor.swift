@@ -19,21 +19,29 @@ struct BatchedJobExecutor {
         case failed(exceptionClass: String, message: String)
     }
 
-    func perform(_ job: BatchedJob, of migration: BatchedMigration) throws -> Outcome {
-        let running = try store.transition(job, to: .running)
+    /// Runs `job` (created `running` by the caller when `started`, so that transition
+    /// is already logged), with the migration's walk (built here when nil).
+    func perform(_ job: BatchedJob, of migration: BatchedMigration, walk prepared: (any BatchWalk)? = nil, started: Bool = false) throws -> Outcome {
+        try perform(job, of: migration, walk: prepared, started: started, readBack: false).outcome
+    }
+
+    /// `perform`, and with `readBack` the migration and the global switch as they are
+    /// after a success, read by the statement that records it (nil after a failure).
+    func perform(_ job: BatchedJob, of migration: BatchedMigration, walk prepared: (any BatchWalk)?, started: Bool, readBack: Bool) throws -> (outcome: Outcome, current: (BatchedMigration?, Bool)?) {
+        let running = started ? job : try store.transition(job, to: .running)
         let db = store.db
         var context: BatchedJobContext?
         var failure: (any Error)?
-        let started = ContinuousClock.now
+        let began = ContinuousClock.now
         do {
             guard let entry = jobs.entry(migration.jobClassName) else {
                 throw JobError.uninitializedConstant(migration.jobClassName, "no batched migration job '\(migration.jobClassName)' is registered")
             }
-            let table = try db.resolveTable(migration.tableName)
-            let column = try db.resolveColumn(migration.columnName, in: table)
+            let batching = try migration.batching
+            let walk = try prepared ?? BatchingStrategy(db: db, jobs: jobs).walk(for: migration)
             let batch = BatchedJobContext(
-                db: db, table: table, column: column, job: running, arguments: migration.jobArguments,
-                statementTimeout: .milliseconds(settings.subBatchTimeoutMilliseconds), logger: logger)
+                db: db, walk: walk, batching: batching, column: try db.resolveColumn(batching.column, in: walk.table), job: running,
+                arguments: migration.jobArguments, statementTimeout: .milliseconds(settings.subBatchTimeoutMilliseconds), logger: logger)
             context = batch
             // One statement_timeout for the whole batch: its sub-batches then cost no extra
             // round trips to set it.
@@ -41,26 +49,31 @@ struct BatchedJobExecutor {
         } catch {
             failure = error
         }
-        let elapsed = (ContinuousClock.now - started).seconds
+        let elapsed = (ContinuousClock.now - began).seconds
         var metrics = JSONObject()
         metrics["rows"] = JSONValue(context?.rowsTouched ?? 0)
         metrics["sub_batches"] = JSONValue(context?.timings.count ?? 0)
         metrics["timings"] = ["update_all": .array((context?.timings ?? []).map { JSONValue($0) })]
         metrics["seconds"] = JSONValue(elapsed)
         guard let failure else {
-            _ = try recordWithReconnect { try store.transition(running, to: .succeeded, metrics: .object(metrics)) }
+            var current: (BatchedMigration?, Bool)?
+            if readBack {
+                current = try recordWithReconnect { try store.recordSuccess(running, metrics: .object(metrics)) }
+            } else {
+                _ = try recordWithReconnect { try store.transition(running, to: .succeeded, metrics: .object(metrics)) }
+            }
             logger.info("batch succeeded", metadata: [
-                "migration": "\(migration.id)", "job": "\(job.id)", "range": "\(job.minValue)-\(job.maxValue)",
+                "migration": "\(migration.id)", "job": "\(job.id)", "range": "\(job.range)",
                 "rows": "\(context?.rowsTouched ?? 0)", "seconds": "\(String(cFormat: "%.3f", elapsed))",
             ])
-            return .succeeded
+            return (.succeeded, current)
         }
         let (exceptionClass, message, timedOut, fromSubBatch) = Self.describe(failure)
         let failed = try recordWithReconnect {
             try store.transition(running, to: .failed, metrics: .object(metrics), exceptionClass: exceptionClass, exceptionMessage: message)
         }
         logger.warning("batch failed", metadata: [
-            "migration": "\(migration.id)", "job": "\(job.id)", "range": "\(job.minValue)-\(job.maxValue)",
+            "migration": "\(migration.id)", "job": "\(job.id)", "range": "\(job.range)",
             "attempt": "\(failed.attempts)", "error_class": .string(exceptionClass), "error": .string(message),
         ])
         if fromSubBatch, failed.canReduceSubBatchSize, let smaller = failed.reducedSubBatchSize(migrationSubBatchSize: migration.subBatchSize), smaller != failed.subBatchSize {
@@ -68,10 +81,10 @@ struct BatchedJobExecutor {
             logger.warning("Sub batch size reduced due to timeout", metadata: ["job": "\(job.id)", "sub_batch_size": "\(smaller)"])
         }
         if failed.canSplit(afterTimeout: timedOut) {
-            let second = try store.splitAndRetry(failed, migration: migration)
+            let second = try store.splitAndRetry(failed, migration: migration, jobs: jobs)
             logger.warning("batch split after repeated timeouts", metadata: ["job": "\(job.id)", "new_job": "\(second.map { String($0.id) } ?? "none")"])
         }
-        return .failed(exceptionClass: exceptionClass, message: message)
+        return (.failed(exceptionClass: exceptionClass, message: message), nil)
     }
 
     /// Recording a result must survive a database restart mid-batch: the next query

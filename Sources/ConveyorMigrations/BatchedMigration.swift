@@ -30,11 +30,18 @@ public struct BatchedMigration: Sendable {
     public var startedAt: Date?
     public var finishedAt: Date?
     public var onHoldUntil: Date?
+    /// Cursor walks: the first and last key at queue time (GitLab's `min_cursor`/`max_cursor`).
+    public var minCursor: BatchCursor?
+    public var maxCursor: BatchCursor?
+    /// The columns a cursor walk orders by (Conveyor's `cursor_columns`); nil otherwise.
+    public var cursorColumns: [String]?
+    /// How far a cursor walk got: the last key of the newest batch (Conveyor's `last_cursor`).
+    public var lastCursor: BatchCursor?
 
     static let columns = """
         id, job_class_name, batch_class_name, table_name, column_name, job_arguments, min_value, max_value,
         batch_size, sub_batch_size, max_batch_size, "interval", pause_ms, status, total_tuple_count,
-        created_at, updated_at, started_at, finished_at, on_hold_until
+        created_at, updated_at, started_at, finished_at, on_hold_until, min_cursor, max_cursor, cursor_columns, last_cursor
         """
 
     init(row: PostgresRow) throws {
@@ -62,7 +69,29 @@ public struct BatchedMigration: Sendable {
         startedAt = try row["started_at"].optionalDate()
         finishedAt = try row["finished_at"].optionalDate()
         onHoldUntil = try row["on_hold_until"].optionalDate()
+        minCursor = try BatchCursor.decode(row["min_cursor"])
+        maxCursor = try BatchCursor.decode(row["max_cursor"])
+        cursorColumns = try row["cursor_columns"].optionalJSON()?.arrayValue?.compactMap(\.stringValue)
+        lastCursor = try BatchCursor.decode(row["last_cursor"])
     }
+
+    /// How it walks its table; throws for a `batch_class_name` Conveyor does not know.
+    public var batching: Batching {
+        get throws { try Batching(batchClassName: batchClassName, columnName: columnName, cursorColumns: cursorColumns) }
+    }
+
+    /// The first and last key of the whole walk.
+    public var bounds: BatchRange? {
+        if cursorColumns != nil {
+            guard let minCursor, let maxCursor else { return nil }
+            return BatchRange(first: minCursor, last: maxCursor)
+        }
+        return BatchRange(first: BatchCursor(integer: minValue), last: BatchCursor(integer: maxValue))
+    }
+
+    /// Where the walk stands, for operators: the last key batched so far, or nil before the
+    /// first batch. Integer walks report it through their jobs' `max_value`.
+    public var position: BatchCursor? { lastCursor }
 
     public var configuration: MigrationConfiguration {
         MigrationConfiguration(jobClassName: jobClassName, tableName: tableName, columnName: columnName, jobArguments: jobArguments)

@@ -67,24 +67,25 @@ public struct BatchedMigrationRunner {
     /// next batch (or a retriable one); with none left, finish or fail the migration.
     public func runStep(_ migration: BatchedMigration, settings: MigrationSettings, adjust: Bool = true) throws -> StepResult {
         let job: BatchedJob
+        var started = false
         if let next = try nextBatchRange(migration) {
-            job = try store.createJob(for: migration, min: next.min, max: next.max)
+            job = try store.createJob(for: migration, range: next, running: true)
+            started = true
         } else if let retriable = try store.retriableJob(of: migration.id, interruptedAreAbandoned: true) {
             job = retriable
         } else {
             return try finishIfDone(migration)
         }
         let executor = BatchedJobExecutor(store: store, jobs: jobs, settings: settings, logger: logger)
-        let outcome = try executor.perform(job, of: migration)
+        let outcome = try executor.perform(job, of: migration, started: started)
         if adjust { try adjustMigration(migration.id, settings: settings, succeeded: outcome == .succeeded) }
         return .ranBatch(jobID: job.id, succeeded: outcome == .succeeded)
     }
 
-    /// The next range after the last job (`max_value + 1`), or from `min_value`.
-    func nextBatchRange(_ migration: BatchedMigration) throws -> (min: Int64, max: Int64)? {
-        let start = try store.lastJob(of: migration.id).map { $0.maxValue + 1 } ?? migration.minValue
-        guard let batch = try BatchingStrategy(db: db).nextBatch(migration: migration, from: start, size: migration.batchSize) else { return nil }
-        return (batch.min, batch.max)
+    /// The next batch after the last one (or from the start of the walk), or nil when the
+    /// table has been walked to its end.
+    func nextBatchRange(_ migration: BatchedMigration) throws -> BatchRange? {
+        try BatchingStrategy(db: db, jobs: jobs).nextBatch(of: migration, store: store)
     }
 
     /// With no batch left to run: finished when every job succeeded, failed when one
@@ -103,28 +104,39 @@ public struct BatchedMigrationRunner {
     }
 
     /// After a batch: hold on a health signal, otherwise tune the batch size; stop a
-    /// migration where most recent batches fail (GitLab's `should_stop?`).
-    func adjustMigration(_ id: Int64, settings: MigrationSettings, succeeded: Bool) throws {
-        guard let migration = try store.find(id), migration.status == .active else { return }
-        let stops = HealthCheck.evaluate(migration, settings: settings, db: db).filter { $0.kind == .stop }
-        if !stops.isEmpty {
-            let until = Date().addingTimeInterval(Double(settings.holdSeconds))
-            try store.hold(id, until: until)
-            logger.warning("\(migration.label) put on hold until \(until)", metadata: ["reason": .string(stops.map(\.description).joined(separator: "; "))])
-            return
+    /// migration where most recent batches fail (GitLab's `should_stop?`). Returns the
+    /// migration as it is now. `checkHealth: false` skips the health indicators (a run of
+    /// back-to-back batches evaluates them once a second, not after every batch).
+    @discardableResult
+    func adjustMigration(_ id: Int64, settings: MigrationSettings, succeeded: Bool, checkHealth: Bool = true, current: BatchedMigration? = nil) throws -> BatchedMigration? {
+        guard let migration = try current ?? store.find(id), migration.status == .active else { return current }
+        if checkHealth {
+            let stops = HealthCheck.evaluate(migration, settings: settings, db: db).filter { $0.kind == .stop }
+            if !stops.isEmpty {
+                let until = Date().addingTimeInterval(Double(settings.holdSeconds))
+                try store.hold(id, until: until)
+                logger.warning("\(migration.label) put on hold until \(until)", metadata: ["reason": .string(stops.map(\.description).joined(separator: "; "))])
+                return try store.find(id)
+            }
         }
-        if succeeded, settings.optimize {
+        // With no interval there is no efficiency to aim at (GitLab's optimizer divides by it).
+        if succeeded, settings.optimize, migration.interval > 0 {
             let durations = try store.recentDurations(of: id, limit: BatchOptimizer.numberOfJobs)
             let efficiency = BatchOptimizer.smoothedEfficiency(durationsNewestFirst: durations, interval: Double(migration.interval))
             if let size = BatchOptimizer.optimizedBatchSize(current: migration.batchSize, maxBatchSize: migration.maxBatchSize, efficiency: efficiency) {
                 try store.setBatchSize(id, size)
                 logger.info("batch size optimized", metadata: ["migration": "\(id)", "from": "\(migration.batchSize)", "to": "\(size)", "efficiency": "\(efficiency ?? 0)"])
+                var resized = migration
+                resized.batchSize = size
+                return resized
             }
         }
         if !succeeded, try shouldStop(migration) {
             try store.apply(.failure, to: id)
             logger.error("batched migration stopped: more than half of its recent batches failed", metadata: ["migration": "\(id)"])
+            return try store.find(id)
         }
+        return migration
     }
 
     /// At least 50 jobs since it (re)started and more than half of them failed.
@@ -208,7 +220,7 @@ public struct BatchedMigrationRunner {
             let failed = try store.jobs(of: id, status: .failed, limit: 100).filter { !$0.stillRetryable }
             if failed.isEmpty { break }
             for job in failed {
-                try store.splitAndRetry(job, migration: migration)
+                try store.splitAndRetry(job, migration: migration, jobs: jobs)
                 retried += 1
             }
         }

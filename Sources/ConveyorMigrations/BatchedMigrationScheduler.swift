@@ -13,8 +13,13 @@ import Logging
 /// Runs inside worker processes (GitLab's cron worker, but every few seconds): picks the
 /// executable migrations — at most `max running`, one per table — whose interval has
 /// elapsed, and enqueues one execution job for each on the batched migrations queue.
+/// Between ticks it listens on PostgreSQL: a migration queued, resumed or retried, or the
+/// global switch turned on, notifies `conveyor_batched_migrations` (a trigger), and the
+/// pass runs at once instead of at the next tick.
 public struct BatchedMigrationScheduler: WorkerService {
     public static let queue = "batched_background_migrations"
+    /// The channel the schema's trigger notifies.
+    public static let channel = "conveyor_batched_migrations"
     public var name: String { "migration-scheduler" }
     public let tick: Duration
 
@@ -26,30 +31,62 @@ public struct BatchedMigrationScheduler: WorkerService {
     public func run(context: WorkerServiceContext) {
         var redis: RedisConnection?
         var db: PostgresConnection?
+        var listeningSession = -1
         var reported = false
+        var woken = false
         while !context.isQuiet {
             do {
                 if redis == nil { redis = try RedisConnection(context.configuration.redis) }
                 if db == nil { db = try PostgresConnection(context.configuration.postgres) }
-                try schedule(redis: redis!, db: db!, logger: context.logger)
+                // A reconnect drops the subscription; listen again on the new session.
+                if listeningSession != db!.reconnectCount {
+                    try db!.listen(SQLIdentifier(Self.channel))
+                    listeningSession = db!.reconnectCount
+                }
+                try schedule(redis: redis!, db: db!, logger: context.logger, woken: woken)
                 reported = false
             } catch {
                 if !reported {
                     context.logger.warning("batched migration scheduler cannot run, retrying", metadata: ["error": "\(error)"])
                     reported = true
                 }
+                listeningSession = -1
             }
-            context.sleep(for: tick)
+            woken = false
+            let deadline = ContinuousClock.now + tick
+            while ContinuousClock.now < deadline, !context.isQuiet {
+                guard let db, listeningSession == db.reconnectCount,
+                    let received = try? db.notifications(waitingUpTo: .milliseconds(50))
+                else {
+                    listeningSession = -1
+                    blockingSleep(seconds: 0.05)
+                    continue
+                }
+                if !received.isEmpty {
+                    woken = true
+                    break
+                }
+            }
         }
     }
 
-    /// One scheduling pass. Returns the ids enqueued.
+    /// One scheduling pass. Returns the ids enqueued. On a tick only one process does it
+    /// (a short Redis lock); a pass `woken` by a notification skips that lock, since the
+    /// per-migration key still keeps it to one execution job per migration.
     @discardableResult
-    public func schedule(redis: RedisConnection, db: PostgresConnection, logger: Logger) throws -> [Int64] {
-        // One process per tick does the work.
-        let millis = max(100, Int(tick.seconds * 1000) - 100)
-        guard try redis.command("SET", Self.tickLock, "1", "NX", "PX", millis) != .null else { return [] }
-        guard try Schema.currentVersion(db) > 0 else { return [] }
+    public func schedule(redis: RedisConnection, db: PostgresConnection, logger: Logger, woken: Bool = false) throws -> [Int64] {
+        if !woken {
+            let millis = max(100, Int(tick.seconds * 1000) - 100)
+            guard try redis.command("SET", Self.tickLock, "1", "NX", "PX", millis) != .null else { return [] }
+        }
+        let version = try Schema.currentVersion(db)
+        guard version > 0 else { return [] }
+        guard version >= Schema.latestVersion else {
+            // Logged once by `run` until it passes: the tables lack what this release reads.
+            throw MigrationError(
+                .invalidState,
+                "batched migrations wait for the schema upgrade: the database is at version \(version), this release needs \(Schema.latestVersion); run `conveyor migrations setup`")
+        }
         let settings = try MigrationSettings.load(db)
         guard settings.executeOnSchedule else { return [] }
         let store = BatchedMigrationStore(db: db)
@@ -66,46 +103,7 @@ public struct BatchedMigrationScheduler: WorkerService {
     }
 
     func intervalElapsed(_ migration: BatchedMigration, store: BatchedMigrationStore) throws -> Bool {
-        guard let last = try store.lastJob(of: migration.id) else { return true }
-        return last.createdAt.addingTimeInterval(Double(migration.interval)) <= Date().addingTimeInterval(0.25)
-    }
-}
-
-/// The queue job that runs one batch of one migration, under the table's lease.
-public enum BatchedMigrationExecutionJob {
-    public static let className = "Conveyor::BatchedMigrationExecutionJob"
-
-    public static func payload(migrationID: Int64) -> JobPayload {
-        JobPayload(className: className, args: [JSONValue(migrationID)], queue: BatchedMigrationScheduler.queue, retry: .disabled)
-    }
-
-    public static func register(into registry: inout JobRegistry, batchedJobs: BatchedJobRegistry) {
-        registry.register(className) { context, args in
-            guard let id = args.first?.int64Value else { throw JobError.badArguments("\(className) expects [migration_id]") }
-            var chained = false
-            defer { if !chained { _ = try? context.redis.command("DEL", BatchedMigrationScheduler.enqueuedKey(id)) } }
-            let db = try context.postgres()
-            let settings = try MigrationSettings.load(db)
-            // The global switch: queued batches that have not started yet do not start.
-            guard settings.executeOnSchedule else { return }
-            let runner = BatchedMigrationRunner(db: db, jobs: batchedJobs, logger: context.logger)
-            guard let migration = try runner.store.find(id) else { return }
-            let result = try runner.withTableLease(migration.tableName) { () throws -> BatchedMigrationRunner.StepResult? in
-                // Re-read under the lease: it may have been paused, held or finished meanwhile.
-                guard let current = try runner.store.find(id), current.status == .active, !current.isOnHold,
-                    try BatchedMigrationScheduler().intervalElapsed(current, store: runner.store)
-                else { return nil }
-                return try runner.runStep(current, settings: settings)
-            }
-            guard case .ranBatch? = result, !context.isStopRequested, let current = try runner.store.find(id),
-                current.status == .active, !current.isOnHold
-            else { return }
-            // Chain the next batch at exactly its interval instead of waiting for the next
-            // scheduler tick: back-to-back batches when the interval is 0.
-            let due = try runner.store.lastJob(of: id).map { $0.createdAt.timeIntervalSince1970 + Double(current.interval) } ?? 0
-            try context.redis.command("SET", BatchedMigrationScheduler.enqueuedKey(id), "1", "EX", max(300, current.interval + 60))
-            try context.client.enqueue(className, args: [JSONValue(id)], queue: BatchedMigrationScheduler.queue, retry: .disabled, at: due)
-            chained = true
-        }
+        guard let created = try store.newestJobCreatedAt(of: migration.id) else { return true }
+        return created.addingTimeInterval(Double(migration.interval)) <= Date().addingTimeInterval(BatchRunPolicy.intervalTolerance)
     }
 }

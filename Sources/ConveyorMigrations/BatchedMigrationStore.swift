@@ -19,8 +19,13 @@ public struct BatchedMigrationStore {
         public var interval = 120
         public var pauseMilliseconds = 100
         public var maxBatchSize: Int?
-        public var minValue: Int64 = 1
+        /// Integer walks: the first and last key (default 1 and the column's maximum).
+        public var minValue: Int64?
         public var maxValue: Int64?
+        /// `--batch-class`.
+        public var batchClass: BatchClass = .primaryKey
+        /// `--cursor COL[,COL…]`: walk this unique tuple instead of one integer column.
+        public var cursor: [String]?
 
         public init() {}
     }
@@ -28,7 +33,10 @@ public struct BatchedMigrationStore {
     // MARK: - Queueing
 
     /// Creates a migration (GitLab's `queue_batched_background_migration`): active, or
-    /// finished at once when the table is empty.
+    /// finished at once when there is nothing to migrate. Everything is checked first —
+    /// sizes, the job class and its arguments, table and columns against the catalog, the
+    /// batching strategy (a cursor must be unique and indexed), the job's scope — so bad
+    /// input queues nothing and is refused with a one-line reason.
     @discardableResult
     public func queue(_ configuration: MigrationConfiguration, options: QueueOptions, jobs: BatchedJobRegistry) throws -> BatchedMigration {
         guard options.batchSize >= 1, options.subBatchSize >= 1 else {
@@ -40,7 +48,7 @@ public struct BatchedMigrationStore {
         guard options.interval >= 0, options.pauseMilliseconds >= 0 else {
             throw MigrationError(.invalidArguments, "--interval and --pause-ms must be ≥ 0")
         }
-        guard options.minValue >= 1 else { throw MigrationError(.invalidArguments, "--min-value must be at least 1") }
+        if let min = options.minValue, min < 1 { throw MigrationError(.invalidArguments, "--min-value must be at least 1") }
         if let max = options.maxBatchSize, max < options.batchSize {
             throw MigrationError(.invalidArguments, "--max-batch-size (\(max)) cannot be smaller than --batch-size (\(options.batchSize))")
         }
@@ -48,34 +56,68 @@ public struct BatchedMigrationStore {
             throw MigrationError(.unknownClass, "unknown batched migration job class '\(configuration.jobClassName)' (known: \(jobs.classNames.joined(separator: ", ")))")
         }
         let table = try db.resolveTable(configuration.tableName)
-        let column = try db.resolveColumn(configuration.columnName, in: table)
+        let facts = try TableFacts.load(table, db: db)
+        let request = BatchingPlan.Request(
+            column: configuration.columnName, cursor: options.cursor, batchClass: options.batchClass,
+            jobClassName: configuration.jobClassName, jobCursor: job.cursor)
+        let batching = try BatchingPlan.choose(request, facts: facts).get()
+        if batching.isCursor, options.minValue != nil || options.maxValue != nil {
+            throw MigrationError(.invalidArguments, "--min-value and --max-value bound integer walks; a cursor walk covers the whole table (in its job's scope)")
+        }
         try job.validate(configuration.jobArguments, table, db)
+        try validateScope(of: configuration, job: job, table: table)
         if let existing = try find(configuration) {
             throw MigrationError(
                 .alreadyExists,
                 "Batched background migration not enqueued because it already exists (id \(existing.id), \(existing.status.name)): job_class_name: \(configuration.jobClassName), table_name: \(configuration.tableName), column_name: \(configuration.columnName), job_arguments: \(configuration.jobArguments.serialized())")
         }
-        let stats = try db.query(
-            """
-            SELECT (SELECT max(\(identifier: column))::bigint FROM \(table: table)) AS max_value,
-                   (SELECT CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END
-                      FROM pg_catalog.pg_class c WHERE c.oid = to_regclass(\(table.quoted))) AS estimate
-            """).first
-        let tableMax = try stats?["max_value"].optionalInt64()
-        let maxValue = options.maxValue ?? tableMax
-        let empty = maxValue == nil || maxValue! < options.minValue
+        let walk = try BatchingStrategy(db: db, jobs: jobs).walk(
+            batching: batching, tableName: configuration.tableName, jobClassName: configuration.jobClassName, arguments: configuration.jobArguments)
+        let found = try walk.bounds()
+        var bounds: BatchRange?
+        if batching.isCursor {
+            bounds = found
+        } else {
+            let min: Int64 = options.minValue ?? 1
+            let last: Int64? = options.maxValue ?? found?.last.integer
+            if let max = last, max >= min {
+                bounds = BatchRange(first: BatchCursor(integer: min), last: BatchCursor(integer: max))
+            }
+        }
+        // The whole table (in scope) unless integer bounds were given: the planner estimates
+        // a table far better than a range of row comparisons.
+        let whole = batching.isCursor || (options.minValue == nil && options.maxValue == nil)
+        let estimate = bounds == nil ? 0 : try walk.estimatedRows(in: whole ? nil : bounds)
+        let empty = bounds == nil
         let status: BatchedMigrationStatus = empty ? .finished : .active
+        // Cursor walks keep their bounds in min_cursor/max_cursor; min_value keeps its default.
+        var minValue: Int64 = 1
+        var maxValue: Int64?
+        if !batching.isCursor {
+            minValue = bounds?.first.integer ?? options.minValue ?? 1
+            maxValue = bounds?.last.integer ?? minValue
+        }
+        // Typed as optionals: a bare `nil` would become JSON null, not SQL NULL.
+        let cursorColumns: JSONValue? = batching.cursorColumns.map { .array($0.map { .string($0) }) }
+        var minCursor: JSONValue?
+        var maxCursor: JSONValue?
+        if batching.isCursor {
+            minCursor = bounds?.first.json
+            maxCursor = bounds?.last.json
+        }
         do {
             let row = try db.query(
                 """
                 INSERT INTO batched_background_migrations
-                  (job_class_name, table_name, column_name, job_arguments, min_value, max_value, batch_size, sub_batch_size,
-                   max_batch_size, "interval", pause_ms, status, total_tuple_count, started_at, finished_at)
-                VALUES (\(configuration.jobClassName), \(configuration.tableName), \(configuration.columnName),
-                        \(configuration.jobArguments)::jsonb, \(options.minValue), \(empty ? options.minValue : maxValue!),
+                  (job_class_name, batch_class_name, table_name, column_name, job_arguments, min_value, max_value, batch_size, sub_batch_size,
+                   max_batch_size, "interval", pause_ms, status, total_tuple_count, started_at, finished_at,
+                   cursor_columns, min_cursor, max_cursor)
+                VALUES (\(configuration.jobClassName), \(batching.batchClass.rawValue), \(configuration.tableName), \(configuration.columnName),
+                        \(configuration.jobArguments)::jsonb, \(minValue), \(maxValue),
                         \(options.batchSize), \(options.subBatchSize), \(options.maxBatchSize), \(options.interval),
-                        \(options.pauseMilliseconds), \(status.rawValue), \(try stats?["estimate"].optionalInt64()),
-                        \(empty ? nil : Date()), \(empty ? Date() : nil))
+                        \(options.pauseMilliseconds), \(status.rawValue), \(estimate),
+                        \(empty ? nil : Date()), \(empty ? Date() : nil),
+                        \(cursorColumns)::jsonb, \(minCursor)::jsonb, \(maxCursor)::jsonb)
                 RETURNING \(unescaped: BatchedMigration.columns)
                 """)
             return try BatchedMigration(row: row[0])
@@ -84,11 +126,43 @@ public struct BatchedMigrationStore {
         }
     }
 
+    /// A scope must compile against the table: an unknown column or a type mismatch is
+    /// refused now, not at the first batch.
+    func validateScope(of configuration: MigrationConfiguration, job: BatchedJobRegistry.Entry, table: QualifiedTableName) throws {
+        guard let scope = try scope(of: configuration, job: job, table: table) else { return }
+        do {
+            try db.query("SELECT 1 FROM \(table: table) WHERE (\(scope)) LIMIT 0")
+        } catch {
+            throw MigrationError(.invalidArguments, "the scope of \(configuration.jobClassName) does not fit table '\(table)': \(error.description)")
+        }
+    }
+
+    private func scope(of configuration: MigrationConfiguration, job: BatchedJobRegistry.Entry, table: QualifiedTableName) throws -> PostgresQuery? {
+        do {
+            return try job.scope(configuration.jobArguments, table, db)
+        } catch {
+            throw MigrationError(.invalidArguments, "the scope of \(configuration.jobClassName) is invalid: \(error)")
+        }
+    }
+
     // MARK: - Reading
 
     public func find(_ id: Int64) throws -> BatchedMigration? {
         try db.query("SELECT \(unescaped: BatchedMigration.columns) FROM batched_background_migrations WHERE id = \(id)")
             .first.map(BatchedMigration.init)
+    }
+
+    /// The migration and the global switch (`execute_batched_migrations_on_schedule`) in
+    /// one round trip, for a worker between two batches.
+    public func findWithSwitch(_ id: Int64) throws -> (BatchedMigration?, Bool) {
+        let row = try db.query(
+            """
+            SELECT \(unescaped: BatchedMigration.columns),
+                   (SELECT value FROM conveyor_settings WHERE name = 'execute_batched_migrations_on_schedule') AS execute_switch
+            FROM batched_background_migrations WHERE id = \(id)
+            """).first
+        guard let row else { return (nil, true) }
+        return (try BatchedMigration(row: row), MigrationSettings.switchValue(try row["execute_switch"].optionalString()))
     }
 
     public func require(_ id: Int64) throws -> BatchedMigration {

@@ -1,36 +1,51 @@
+import ConveyorJSON
 import ConveyorPostgres
 
-/// GitLab's `PrimaryKeyBatchingStrategy`: a keyset walk over the batching column. A batch
-/// is the first `batch_size` existing keys from a starting point, so gaps cost nothing.
+/// Builds the walk of a migration: its batching strategy over its table (names resolved
+/// against the catalog), narrowed by its job class's scope when that class is registered
+/// here. Without the class the bounds are still right, only not narrowed: the job itself
+/// then fails with `NameError` when it runs.
 public struct BatchingStrategy {
     public let db: PostgresConnection
+    public let jobs: BatchedJobRegistry
 
-    public init(db: PostgresConnection) { self.db = db }
-
-    /// `[first, last]` keys of the next batch of `migration` starting at `from`, never
-    /// beyond the migration's `max_value`; nil when no rows are left. Also returns how many
-    /// rows the batch holds.
-    public func nextBatch(migration: BatchedMigration, from start: Int64, size: Int) throws -> (min: Int64, max: Int64, rows: Int)? {
-        guard start <= migration.maxValue else { return nil }
-        let (table, column) = try resolve(migration)
-        let row = try db.query(
-            """
-            SELECT min(k)::bigint AS lo, max(k)::bigint AS hi, count(*) AS n FROM (
-              SELECT \(identifier: column) AS k FROM \(table: table)
-              WHERE \(identifier: column) >= \(start) AND \(identifier: column) <= \(migration.maxValue)
-              ORDER BY \(identifier: column) LIMIT \(size)) batch
-            """).first
-        guard let lo = try row?["lo"].optionalInt64(), let hi = try row?["hi"].optionalInt64() else { return nil }
-        return (lo, min(hi, migration.maxValue), try row?["n"].int() ?? 0)
+    public init(db: PostgresConnection, jobs: BatchedJobRegistry = .builtIn) {
+        self.db = db
+        self.jobs = jobs
     }
 
-    /// The last key of the first `size` rows from `start` (the midpoint of a split).
-    public func batchEnd(migration: BatchedMigration, from start: Int64, size: Int) throws -> Int64? {
-        try nextBatch(migration: migration, from: start, size: size)?.max
+    func walk(for migration: BatchedMigration) throws -> any BatchWalk {
+        try walk(batching: migration.batching, tableName: migration.tableName, jobClassName: migration.jobClassName, arguments: migration.jobArguments)
     }
 
-    func resolve(_ migration: BatchedMigration) throws -> (QualifiedTableName, SQLIdentifier) {
-        let table = try db.resolveTable(migration.tableName)
-        return (table, try db.resolveColumn(migration.columnName, in: table))
+    func walk(batching: Batching, tableName: String, jobClassName: String, arguments: JSONValue) throws -> any BatchWalk {
+        let table = try db.resolveTable(tableName)
+        let scope = try jobs.entry(jobClassName)?.scope(arguments, table, db)
+        switch batching {
+        case .integerKey(let column):
+            return IntegerKeyWalk(db: db, table: table, column: try db.resolveColumn(column, in: table), scope: scope)
+        case .distinctValues(let column):
+            return DistinctValueWalk(db: db, table: table, column: try db.resolveColumn(column, in: table), scope: scope)
+        case .cursor(let columns):
+            return CursorWalk(db: db, table: table, columns: try columns.map { try db.resolveColumn($0, in: table) }, scope: scope)
+        }
+    }
+
+    /// Where the next batch of `migration` starts: after the last batch so far (the job
+    /// with the greatest `max_value`, GitLab's `last_job`; for cursor walks the migration's
+    /// `last_cursor`), or at the start of the walk.
+    public func nextStart(of migration: BatchedMigration, store: BatchedMigrationStore) throws -> BatchStart? {
+        if migration.cursorColumns != nil {
+            if let last = migration.lastCursor { return .after(last) }
+            return migration.minCursor.map(BatchStart.at)
+        }
+        if let last = try store.lastJob(of: migration.id) { return .after(BatchCursor(integer: last.maxValue)) }
+        return .at(BatchCursor(integer: migration.minValue))
+    }
+
+    /// The next batch of `migration`, or nil when the walk is done.
+    public func nextBatch(of migration: BatchedMigration, store: BatchedMigrationStore) throws -> BatchRange? {
+        guard let start = try nextStart(of: migration, store: store), let bounds = migration.bounds else { return nil }
+        return try walk(for: migration).nextBatch(from: start, size: migration.batchSize, limit: bounds.last)
     }
 }

@@ -3,7 +3,7 @@ import ConveyorPostgres
 
 /// GitLab's `CopyColumnUsingBackgroundMigrationJob`, used for integer→bigint conversions:
 /// job arguments `[[from…], [to…]]`; each sub-batch runs `UPDATE … SET to = from` for its
-/// key range.
+/// rows, whatever the batching strategy (integer keys, distinct values, a cursor).
 public struct CopyColumnUsingBackgroundMigrationJob: BatchedMigrationJob {
     public static let className = "CopyColumnUsingBackgroundMigrationJob"
 
@@ -33,14 +33,12 @@ public struct CopyColumnUsingBackgroundMigrationJob: BatchedMigrationJob {
         let assignments = try pairs.map { from, to in
             "\(try batch.db.resolveColumn(to, in: batch.table).quoted) = \(try batch.db.resolveColumn(from, in: batch.table).quoted)"
         }.joined(separator: ", ")
-        let update: (Int64, Int64) throws -> Int = { first, last in
-            try batch.db.query(
-                """
-                UPDATE \(table: batch.table) SET \(unescaped: assignments)
-                WHERE \(identifier: batch.column) BETWEEN \(first) AND \(last)
-                """).affectedRows
+        // The sub-batch's condition selects its rows whatever the strategy: BETWEEN for
+        // integer keys and distinct values, row comparisons for cursors.
+        let update: (SubBatch) throws -> Int = { subBatch in
+            try batch.db.query("UPDATE \(table: batch.table) SET \(unescaped: assignments) WHERE \(subBatch.condition)").affectedRows
         }
-        if batch.subBatchSize >= Int(clamping: batch.maxValue - batch.minValue + 1) {
+        if batch.fitsOneSubBatch {
             try batch.wholeBatch(update)
         } else {
             try batch.eachSubBatch(update)

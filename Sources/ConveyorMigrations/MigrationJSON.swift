@@ -16,13 +16,19 @@ extension BatchedMigration {
         var object = JSONObject()
         object["id"] = JSONValue(id)
         object["job_class_name"] = .string(jobClassName)
+        object["batch_class_name"] = .string(batchClassName)
         object["table_name"] = .string(tableName)
         object["column_name"] = .string(columnName)
         object["job_arguments"] = jobArguments
+        object["batching"] = .string((try? batching.description) ?? batchClassName)
+        object["cursor_columns"] = cursorColumns.map { .array($0.map { .string($0) }) } ?? .null
+        object["min_cursor"] = minCursor?.json ?? .null
+        object["max_cursor"] = maxCursor?.json ?? .null
+        object["last_cursor"] = lastCursor?.json ?? .null
         object["status"] = JSONValue(status.rawValue)
         object["status_name"] = .string(status.name)
-        object["min_value"] = JSONValue(minValue)
-        object["max_value"] = JSONValue(maxValue)
+        object["min_value"] = cursorColumns == nil ? JSONValue(minValue) : .null
+        object["max_value"] = cursorColumns == nil ? JSONValue(maxValue) : .null
         object["batch_size"] = JSONValue(batchSize)
         object["sub_batch_size"] = JSONValue(subBatchSize)
         object["max_batch_size"] = maxBatchSize.map { JSONValue($0) } ?? nil
@@ -33,6 +39,7 @@ extension BatchedMigration {
         object["migrated_rows"] = JSONValue(progress.migratedRows)
         object["rows_per_second"] = progress.rowsPerSecond.map { JSONValue($0) } ?? nil
         object["eta_seconds"] = progress.etaSeconds.map { JSONValue($0) } ?? nil
+        object["position"] = lastCursor?.json ?? progress.lastKey.map { JSONValue($0) } ?? .null
         object["jobs"] = .object(JSONObject(fields: BatchedJobStatus.allCases.map { .init(key: $0.name, value: JSONValue(progress.jobCounts[$0] ?? 0)) }))
         object["on_hold_until"] = time(onHoldUntil)
         object["created_at"] = time(createdAt)
@@ -47,7 +54,8 @@ extension BatchedMigration {
 extension BatchedJob {
     public var json: JSONValue {
         [
-            "id": JSONValue(id), "min_value": JSONValue(minValue), "max_value": JSONValue(maxValue),
+            "id": JSONValue(id), "min_value": minCursor == nil ? JSONValue(minValue) : .null, "max_value": maxCursor == nil ? JSONValue(maxValue) : .null,
+            "min_cursor": minCursor?.json ?? .null, "max_cursor": maxCursor?.json ?? .null,
             "batch_size": JSONValue(batchSize), "sub_batch_size": JSONValue(subBatchSize), "status": .string(status.name),
             "attempts": JSONValue(attempts), "started_at": time(startedAt),
             "finished_at": time(finishedAt), "metrics": metrics,

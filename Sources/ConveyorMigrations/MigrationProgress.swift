@@ -12,15 +12,20 @@ public struct MigrationProgress: Sendable {
     /// Seconds until done at the recent rate.
     public var etaSeconds: Double?
     public var jobCounts: [BatchedJobStatus: Int]
+    /// Integer walks: the greatest key batched so far (cursor walks keep theirs in the
+    /// migration's `last_cursor`).
+    public var lastKey: Int64?
 
-    /// Measures a migration. Progress follows GitLab (succeeded rows over the table's
-    /// estimated size, at most 99% until finished); with no estimate it is the share of
-    /// the key range already covered by succeeded batches.
+    /// Measures a migration. Progress follows GitLab (succeeded rows over the estimated
+    /// rows, at most 99% until finished) for every strategy: the estimate is the planner's
+    /// row count for the walk's range (and scope) when it was queued, so cursor walks over
+    /// uuid or text keys get a percentage and an ETA too. Without an estimate an integer
+    /// walk falls back to the share of its key range covered by succeeded batches.
     public static func measure(_ migration: BatchedMigration, db: PostgresConnection) throws -> MigrationProgress {
         let row = try db.query(
             """
             SELECT coalesce(sum(coalesce((metrics->>'rows')::bigint, batch_size)) FILTER (WHERE status = 3), 0)::bigint AS migrated,
-                   max(max_value) FILTER (WHERE status = 3) AS covered,
+                   max(max_value) FILTER (WHERE status = 3) AS covered, max(max_value) AS last_key,
                    count(*) FILTER (WHERE status = 0) AS pending, count(*) FILTER (WHERE status = 1) AS running,
                    count(*) FILTER (WHERE status = 2) AS failed, count(*) FILTER (WHERE status = 3) AS succeeded
             FROM batched_background_migration_jobs WHERE batched_background_migration_id = \(migration.id)
@@ -47,7 +52,7 @@ public struct MigrationProgress: Sendable {
         } else if let estimate = migration.totalTupleCount, estimate > 0 {
             total = estimate
             percent = min(Double(migrated) * 100 / Double(estimate), 99)
-        } else if migration.maxValue >= migration.minValue {
+        } else if migration.cursorColumns == nil, migration.maxValue >= migration.minValue {
             let span = Double(migration.maxValue - migration.minValue + 1)
             let covered = try row?["covered"].optionalInt64().map { Double($0 - migration.minValue + 1) } ?? 0
             percent = min(max(covered / span * 100, 0), 99)
@@ -60,6 +65,8 @@ public struct MigrationProgress: Sendable {
                 eta = Double(migrated) * (100 - percent) / percent / rate
             }
         }
-        return MigrationProgress(percent: percent, migratedRows: migrated, totalRows: total, rowsPerSecond: rate, etaSeconds: eta, jobCounts: counts)
+        return MigrationProgress(
+            percent: percent, migratedRows: migrated, totalRows: total, rowsPerSecond: rate, etaSeconds: eta, jobCounts: counts,
+            lastKey: try row?["last_key"].optionalInt64())
     }
 }

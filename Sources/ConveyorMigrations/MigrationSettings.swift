@@ -65,6 +65,13 @@ public struct MigrationSettings: Sendable, Equatable {
         }
     }
 
+    /// `execute_batched_migrations_on_schedule` from its stored text (on when unset).
+    static func switchValue(_ text: String?) -> Bool {
+        var settings = MigrationSettings()
+        if let text { try? settings.set("execute_batched_migrations_on_schedule", text) }
+        return settings.executeOnSchedule
+    }
+
     public static func load(_ db: PostgresConnection) throws -> MigrationSettings {
         var settings = MigrationSettings()
         for row in try db.query("SELECT name, value FROM conveyor_settings") {

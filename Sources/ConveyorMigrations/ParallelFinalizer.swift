@@ -99,7 +99,7 @@ struct ParallelFinalizer {
             if busy < concurrency + 1 {
                 var next: BatchedJob?
                 if let range = try runner.nextBatchRange(migration) {
-                    next = try store.createJob(for: migration, min: range.min, max: range.max)
+                    next = try store.createJob(for: migration, range: range)
                 } else {
                     next = try store.retriableJob(of: migrationID, interruptedAreAbandoned: true, excluding: excluded)
                 }

@@ -100,14 +100,41 @@ public enum Schema {
               updated_at timestamptz NOT NULL DEFAULT now()
             );
             """),
+        // Cursor batching (GitLab 17.6's min_cursor/max_cursor on migrations and jobs) and
+        // Conveyor's own: the cursor's columns, the walk's position, and a notification that
+        // wakes worker schedulers when a migration becomes runnable.
+        Step(version: 2, sql: """
+            ALTER TABLE batched_background_migrations
+              ADD COLUMN IF NOT EXISTS min_cursor jsonb,
+              ADD COLUMN IF NOT EXISTS max_cursor jsonb,
+              ADD COLUMN IF NOT EXISTS cursor_columns jsonb,
+              ADD COLUMN IF NOT EXISTS last_cursor jsonb;
+            ALTER TABLE batched_background_migration_jobs
+              ADD COLUMN IF NOT EXISTS min_cursor jsonb,
+              ADD COLUMN IF NOT EXISTS max_cursor jsonb;
+
+            CREATE OR REPLACE FUNCTION conveyor_batched_migrations_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN PERFORM pg_notify('\(BatchedMigrationScheduler.channel)', ''); RETURN NULL; END $$;
+            DROP TRIGGER IF EXISTS conveyor_batched_migrations_notify ON batched_background_migrations;
+            CREATE TRIGGER conveyor_batched_migrations_notify
+              AFTER INSERT OR UPDATE OF status, on_hold_until ON batched_background_migrations
+              FOR EACH ROW WHEN (NEW.status = 1) EXECUTE FUNCTION conveyor_batched_migrations_notify();
+            DROP TRIGGER IF EXISTS conveyor_batched_migrations_notify ON conveyor_settings;
+            CREATE TRIGGER conveyor_batched_migrations_notify
+              AFTER INSERT OR UPDATE ON conveyor_settings
+              FOR EACH ROW WHEN (NEW.name = 'execute_batched_migrations_on_schedule') EXECUTE FUNCTION conveyor_batched_migrations_notify();
+            """),
     ]
 
     public static var latestVersion: Int { steps.last!.version }
 
-    /// Applies missing steps; returns the versions applied (empty when up to date).
+    /// Applies missing steps (up to `version`, the latest by default); returns the versions
+    /// applied (empty when up to date). Each step only adds (columns, functions, triggers),
+    /// so migrations keep running while it is applied and processes of the previous release
+    /// keep working against the upgraded tables.
     @discardableResult
-    public static func setUp(_ db: PostgresConnection) throws -> [Int] {
-        if try currentVersion(db) == latestVersion { return [] }
+    public static func setUp(_ db: PostgresConnection, through version: Int = latestVersion) throws -> [Int] {
+        if try currentVersion(db) >= version { return [] }
         return try db.transaction { tx in
             try tx.query("SELECT pg_advisory_xact_lock(\(lockKey))")
             try tx.execute("""
@@ -116,7 +143,7 @@ public enum Schema {
                 """)
             let current = try tx.query("SELECT coalesce(max(version), 0) AS v FROM conveyor_schema_migrations").first?["v"].int() ?? 0
             var applied: [Int] = []
-            for step in steps where step.version > current {
+            for step in steps where step.version > current && step.version <= version {
                 try tx.execute(step.sql)
                 try tx.query("INSERT INTO conveyor_schema_migrations (version) VALUES (\(step.version))")
                 applied.append(step.version)

@@ -12,7 +12,7 @@ import ConveyorPlatform
 /// re-established (with backoff) by the next query, which re-applies session settings.
 public final class PostgresConnection {
     public let configuration: PostgresConfiguration
-    private var connection: OpaquePointer?
+    private(set) var connection: OpaquePointer?
     /// Settings applied with `setSessionSetting`, restored after a reconnect.
     private var sessionSettings: [(String, String)] = []
     public private(set) var reconnectCount = 0

@@ -87,7 +87,7 @@ struct MigrationPages: Sendable {
                 let m = row.migration
                 var values: [String: Any] = [
                     "id": String(m.id), "href": "/admin/background_migrations/\(m.id)", "jobClassName": m.jobClassName,
-                    "tableName": m.tableName, "columnName": m.columnName, "jobArguments": WebFormat.arguments(m.jobArguments, limit: 120),
+                    "tableName": m.tableName, "columnName": m.cursorColumns.map { "(" + $0.joined(separator: ", ") + ")" } ?? m.columnName, "jobArguments": WebFormat.arguments(m.jobArguments, limit: 120),
                     "progress": WebFormat.percent(row.progress.percent), "progressValue": String(format: "%.1f", row.progress.percent ?? 0),
                     "status": m.status.name, "badge": Self.badge(m.status), "batchSize": WebFormat.number(m.batchSize),
                     "rowsPerSecond": row.progress.rowsPerSecond.map { WebFormat.number(Int($0)) } ?? "-",
@@ -125,7 +125,8 @@ struct MigrationPages: Sendable {
             ("Job arguments", m.jobArguments.serialized()), ("Status", m.status.name + (m.isOnHold ? ", on hold until \(WebFormat.time(m.onHoldUntil))" : "")),
             ("Progress", WebFormat.percent(detail.progress.percent)), ("Rows/s", detail.progress.rowsPerSecond.map { WebFormat.number(Int($0)) } ?? "-"),
             ("ETA", detail.progress.etaSeconds.map(WebFormat.duration) ?? "-"),
-            ("Min value", String(m.minValue)), ("Max value", String(m.maxValue)), ("Batch size", WebFormat.number(m.batchSize)),
+            ("Batching", (try? m.batching.description) ?? m.batchClassName), ("Keys", m.bounds?.description ?? "-"),
+            ("Position", m.lastCursor?.description ?? detail.progress.lastKey.map(String.init) ?? "-"), ("Batch size", WebFormat.number(m.batchSize)),
             ("Sub-batch size", WebFormat.number(m.subBatchSize)), ("Max batch size", m.maxBatchSize.map(WebFormat.number) ?? "-"),
             ("Interval", "\(m.interval) s"), ("Pause", "\(m.pauseMilliseconds) ms"),
             ("Jobs", BatchedJobStatus.allCases.map { "\($0.name) \(detail.progress.jobCounts[$0] ?? 0)" }.joined(separator: ", ")),
@@ -140,7 +141,7 @@ struct MigrationPages: Sendable {
             "failedJobs": detail.failed.map { job, log -> [String: Any] in
                 [
                     "id": String(job.id), "href": "/admin/background_migrations/\(m.id)/batched_jobs/\(job.id)",
-                    "range": "\(job.minValue) – \(job.maxValue)", "batchSize": WebFormat.number(job.batchSize), "attempts": String(job.attempts),
+                    "range": job.range.description, "batchSize": WebFormat.number(job.batchSize), "attempts": String(job.attempts),
                     "started": WebFormat.time(job.startedAt), "finished": WebFormat.time(job.finishedAt),
                     "error": log.map { "\($0.exceptionClass ?? ""): \($0.exceptionMessage ?? "")" } ?? "",
                 ]
@@ -202,7 +203,7 @@ struct MigrationPages: Sendable {
         }
         let job = detail.job
         let fields: [(String, String)] = [
-            ("ID", String(job.id)), ("Status", job.status.name), ("Range", "\(job.minValue) – \(job.maxValue)"),
+            ("ID", String(job.id)), ("Status", job.status.name), ("Range", job.range.description),
             ("Batch size", WebFormat.number(job.batchSize)), ("Sub-batch size", WebFormat.number(job.subBatchSize)),
             ("Pause", "\(job.pauseMilliseconds) ms"), ("Attempts", String(job.attempts)),
             ("Started", WebFormat.time(job.startedAt)), ("Finished", WebFormat.time(job.finishedAt)),

@@ -37,4 +37,12 @@ struct HelpTextTests {
         #expect(help.contains("--concurrency"), "\(help)")
         #expect(!help.split(separator: "\n").contains { $0.trimmingPrefix(" ") == "stop" }, "\(help)")
     }
+
+    @Test("queue's help explains the batching strategies and their options")
+    func queueHelp() {
+        let help = MigrationsQueue.helpMessage(for: MigrationsQueue.self, columns: 80)
+        for text in ["--cursor", "--batch-class", "PrimaryKeyBatchingStrategy", "LooseIndexScanBatchingStrategy", "unique index", "min_cursor"] {
+            #expect(help.contains(text), "\(text) missing from:\n\(help)")
+        }
+    }
 }

@@ -105,7 +105,7 @@ struct WebRouteTests {
             ("/admin/background_migrations?tab=failed", ["CopyColumnUsingBackgroundMigrationJob: other", "Retry"]),
             ("/admin/background_migrations?tab=finalizing", ["No finalizing migrations"]),
             ("/admin/background_migrations?tab=finished", ["No finished migrations"]),
-            ("/admin/background_migrations/\(fixture.activeID)", ["Min value", "Batch size", "Sub-batch size", "Interval", "<svg", "No failed jobs"]),
+            ("/admin/background_migrations/\(fixture.activeID)", ["Batching", "Keys", "Batch size", "Sub-batch size", "Interval", "<svg", "No failed jobs"]),
             ("/admin/background_migrations/\(fixture.failedID)", ["Failed jobs", "kaput"]),
             ("/admin/background_migrations/\(fixture.failedID)/batched_jobs/\(fixture.failedJobID)", ["Transition logs", "PG::Error", "Attempts"]),
         ]
