@@ -7,7 +7,7 @@ import Synchronization
 
 /// Log lines in Sidekiq's shape, one write per line, safe from many threads:
 /// `2026-11-25T13:19:15.826Z pid=3665 INFO: done jid=… class=NoopJob queue=default elapsed=0.000012`
-public struct ConveyorLogHandler: LogHandler {
+public struct ConveyorLogHandler: MetadataStoringLogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     private let output: LogOutput
@@ -15,11 +15,6 @@ public struct ConveyorLogHandler: LogHandler {
     public init(level: Logger.Level, output: LogOutput) {
         self.logLevel = level
         self.output = output
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
     }
 
     public func log(event: LogEvent) {

@@ -10,7 +10,7 @@ import Logging
 /// sits under `ctx` as Sidekiq puts it, the per-job fields first; `elapsed` and counts are
 /// numbers. Lines are built byte by byte and written through the same per-thread buffers as
 /// the text format, so switching costs no speed.
-public struct JSONLogHandler: LogHandler {
+public struct JSONLogHandler: MetadataStoringLogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     private let output: LogOutput
@@ -18,11 +18,6 @@ public struct JSONLogHandler: LogHandler {
     public init(level: Logger.Level, output: LogOutput) {
         self.logLevel = level
         self.output = output
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
     }
 
     /// Context fields written as JSON numbers when their text is one.
