@@ -95,16 +95,12 @@ struct EstimatePlanTests {
         #expect(DowntimeSizer(initial: 1000, statementTimeout: 0.4).target == 0.1)
     }
 
-    @Test("a finalize pace overrides pause and sub-batch size of the batches it creates; --downtime sets sub-batch = batch and no pause")
-    func finalizePace() {
-        var pace = FinalizePace(pauseMilliseconds: 0, subBatchSize: 5000)
-        #expect(!pace.isOwn && FinalizePace.own.isOwn)
-        var downtime = FinalizePace(downtime: true)
+    @Test("--downtime lanes: two for a table of 16 batches or more, one below, --concurrency wins; the own pace overrides nothing")
+    func downtimeLanes() {
+        #expect(FinalizePace.own.isOwn && !FinalizePace(pauseMilliseconds: 0).isOwn && !FinalizePace(downtime: true).isOwn)
         #expect(FinalizePace.downtimeLanes(explicit: nil, remainingKeys: 2_000_000, batchSize: 1000) == 2)
         #expect(FinalizePace.downtimeLanes(explicit: nil, remainingKeys: 5000, batchSize: 1000) == 1)
         #expect(FinalizePace.downtimeLanes(explicit: 3, remainingKeys: 5000, batchSize: 1000) == 3)
-        _ = pace
-        _ = downtime.downtimeBatchSize
     }
 
     @Test("live ETA: low ≤ ETA ≤ high, from the rate's halves and the rows-left estimates")

@@ -61,7 +61,7 @@ struct FinalizePaceTests {
         #expect(try MigrationFixtures.overlappingJobs(s.db, migration: id) == 0)
         let lines = run.stderr.split(separator: "\n").filter { $0.hasPrefix("finalize \(id): ") }
         #expect(!lines.isEmpty, "progress lines on a non-terminal stderr: \(run.stderr)")
-        #expect(lines.allSatisfy { $0.contains("% ") && $0.contains("batches") && $0.contains("rows/s") && $0.contains("ETA") }, "\(lines)")
+        #expect(lines.allSatisfy { $0.contains("%, ") && $0.contains("batches") && $0.contains("rows/s") && $0.contains("ETA") }, "\(lines)")
         #expect(!run.stderr.contains("\u{1B}["), "no terminal escapes when stderr is a file")
     }
 
@@ -90,7 +90,7 @@ struct FinalizePaceTests {
         _ = try s.queue(Self.copy)
         let both = try s.cli(["migrations", "finalize"] + Self.copy + ["--downtime", "--pause-ms", "5"])
         #expect(both.status != 0 && both.stderr.contains("--downtime runs without pauses"), "\(both.stderr)")
-        let negative = try s.cli(["migrations", "finalize"] + Self.copy + ["--pause-ms", "-1"])
+        let negative = try s.cli(["migrations", "finalize"] + Self.copy + ["--pause-ms=-1"])
         #expect(negative.status != 0 && negative.stderr.contains("--pause-ms must be ≥ 0"), "\(negative.stderr)")
         #expect(try MigrationFixtures.copyState(s.db).wrong == 100)
     }
