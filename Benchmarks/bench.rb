@@ -2,7 +2,7 @@
 # PostgreSQL and prints a markdown table. Environment: REDIS_URL (a database it may flush),
 # DATABASE_URL, CONVEYOR (the ConveyorBench binary), BENCH_JOBS, BENCH_MEMORY_JOBS,
 # BENCH_BACKFILL_ROWS, BENCH_STEAL_JOBS, BENCH_WORKER_RECORDS, BENCH_RUNS; BENCH_ONLY=row,row selects rows (throughput, enqueue,
-# latency, memory, backfill, cursor_backfill, worker_backfill, steal).
+# latency, memory, backfill, cursor_backfill, worker_backfill, estimate, downtime, steal).
 require_relative 'sidekiq/jobs'
 require 'sidekiq/api'
 require 'json'
@@ -328,6 +328,71 @@ def worker_backfill
   results
 end
 
+# The in-server keyset loop over bench_backfill (10,000 rows per batch, a commit after
+# each), on a fresh table: the reference of the downtime row.
+def keyset_loop_seconds
+  backfill_table('bench_backfill')
+  psql(<<~SQL)
+    CREATE OR REPLACE PROCEDURE bench_keyset_copy() LANGUAGE plpgsql AS $$
+    DECLARE low bigint := 1; high bigint;
+    BEGIN
+      LOOP
+        SELECT max(id) INTO high FROM (SELECT id FROM bench_backfill WHERE id >= low ORDER BY id LIMIT 10000) b;
+        EXIT WHEN high IS NULL;
+        UPDATE bench_backfill SET id_convert_to_bigint = id WHERE id BETWEEN low AND high;
+        COMMIT;
+        low := high + 1;
+      END LOOP;
+    END $$;
+  SQL
+  seconds = timed { psql('CALL bench_keyset_copy()') }
+  psql('DROP PROCEDURE bench_keyset_copy()')
+  seconds
+end
+
+ESTIMATE_PACE = ['--batch-size', '10000', '--sub-batch-size', '2500', '--pause-ms', '5', '--interval', '0'].freeze
+COPY = ['CopyColumnUsingBackgroundMigrationJob', 'bench_backfill', 'id', '[["id"],["id_convert_to_bigint"]]'].freeze
+
+# `migrations estimate ID --json` of a queued 2M-row copy (batches of 10,000, sub-batches of
+# 2,500, 5 ms pauses), then `finalize` of the same migration in the same run: the printed
+# finalize range against the time finalize took.
+def estimate_accuracy
+  backfill_table('bench_backfill')
+  conveyor!('migrations', 'setup')
+  psql("DELETE FROM batched_background_migrations WHERE table_name = 'bench_backfill'")
+  conveyor!('migrations', 'queue', *COPY, *ESTIMATE_PACE)
+  id = psql("SELECT id FROM batched_background_migrations WHERE table_name = 'bench_backfill'").strip
+  out, err, status = Open3.capture3({ 'DATABASE_URL' => ENV['DATABASE_URL'] }, CONVEYOR, 'migrations', 'estimate', id, '--json')
+  raise "estimate failed: #{err}" unless status.success?
+  File.write(File.join(LOGS, 'estimate.json'), out)
+  estimate = JSON.parse(out)
+  raise 'estimate changed the table' unless psql('SELECT count(*) FROM bench_backfill WHERE id_convert_to_bigint <> 0').strip == '0'
+  actual = timed { conveyor!('migrations', 'finalize', *COPY, log: File.join(LOGS, 'finalize-estimated.log')) }
+  raise 'finalize incomplete' unless psql('SELECT count(*) FROM bench_backfill WHERE id <> id_convert_to_bigint').strip == '0'
+  log "estimate: #{estimate['sampled_batches']} samples in #{fmt(estimate['elapsed_seconds'], 1)} s; finalize #{fmt(estimate['finalize_seconds'], 1)} s " \
+      "(#{fmt(estimate['finalize_seconds_low'], 1)}–#{fmt(estimate['finalize_seconds_high'], 1)}), actual #{fmt(actual, 1)} s; " \
+      "downtime #{fmt(estimate['downtime_seconds'], 1)} s; WAL #{fmt(estimate['wal_bytes'] / 1048576.0, 1)} MiB"
+  psql('DROP TABLE bench_backfill CASCADE')
+  { estimate: estimate['finalize_seconds'], low: estimate['finalize_seconds_low'], high: estimate['finalize_seconds_high'], actual: actual,
+    downtime: estimate['downtime_seconds'] }
+end
+
+# `finalize --downtime` of a 2M-row copy queued with the defaults (GitLab's: batches of 1,000,
+# sub-batches of 100, 100 ms pauses), against the in-server keyset loop.
+def downtime_finalize
+  backfill_table('bench_backfill')
+  conveyor!('migrations', 'setup')
+  psql("DELETE FROM batched_background_migrations WHERE table_name = 'bench_backfill'")
+  conveyor!('migrations', 'queue', *COPY)
+  conveyor_seconds = timed { conveyor!('migrations', 'finalize', *COPY, '--downtime', log: File.join(LOGS, 'finalize-downtime.log')) }
+  raise 'downtime finalize incomplete' unless psql('SELECT count(*) FROM bench_backfill WHERE id <> id_convert_to_bigint').strip == '0'
+  batches = psql("SELECT count(*) FROM batched_background_migration_jobs j JOIN batched_background_migrations m ON m.id = j.batched_background_migration_id WHERE m.table_name = 'bench_backfill'").strip
+  log "finalize --downtime: #{fmt(conveyor_seconds, 2)} s in #{batches} batches"
+  loop_seconds = keyset_loop_seconds
+  psql('DROP TABLE bench_backfill CASCADE')
+  { conveyor: conveyor_seconds, loop: loop_seconds }
+end
+
 # GitLab's steal as the reference: walk the scheduled set and the queue with Sidekiq's API,
 # delete each job, perform it if the delete succeeded.
 def ruby_steal
@@ -552,6 +617,22 @@ if run?('worker_backfill')
 log "worker backfill: #{BACKFILL_ROWS} rows, --interval 0, by a worker draining #{fmt(WORKER_RECORDS)} RecordJobs alongside"
 wb = worker_backfill
 rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows by a worker (`--interval 0`, scheduler path, #{fmt(WORKER_RECORDS)} RecordJobs alongside): vs in-server PL/pgSQL keyset loop (rows/s)", fmt(BACKFILL_ROWS / wb[:loop]), fmt(BACKFILL_ROWS / wb[:conveyor]), "#{fmt(wb[:loop] / wb[:conveyor], 2)}×"]
+end
+
+if run?('estimate')
+log "estimate: #{BACKFILL_ROWS} rows, estimate then finalize of the same migration"
+ea = estimate_accuracy
+inside = ea[:actual].between?(ea[:low], ea[:high]) ? 'inside' : 'OUTSIDE'
+rows << ["`migrations estimate` of a #{fmt(BACKFILL_ROWS)}-row finalize (batches 10,000, sub-batches 2,500, 5 ms pauses): actual time vs the estimate (low–high)",
+         "#{fmt(ea[:actual], 1)} s", "#{fmt(ea[:estimate], 1)} s (#{fmt(ea[:low], 1)}–#{fmt(ea[:high], 1)})",
+         "#{fmt(ea[:actual] / ea[:estimate], 2)}× of the estimate, #{inside} the range"]
+end
+
+if run?('downtime')
+log "downtime: #{BACKFILL_ROWS} rows queued with the defaults, finalize --downtime vs the in-server loop"
+dt = downtime_finalize
+rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows queued with the defaults (1,000 / 100 / 100 ms), `finalize --downtime`: vs in-server PL/pgSQL keyset loop (rows/s)",
+         fmt(BACKFILL_ROWS / dt[:loop]), fmt(BACKFILL_ROWS / dt[:conveyor]), "#{fmt(dt[:loop] / dt[:conveyor], 2)}×"]
 end
 
 if run?('steal')

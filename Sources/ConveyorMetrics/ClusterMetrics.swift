@@ -40,6 +40,11 @@ public enum ClusterMetrics {
                 gauge("conveyor_batched_migration_progress", "percent", "Progress of a batched migration", labels, progress.percent ?? 0)
                 gauge("conveyor_batched_migration_batch_size", "", "Current batch size", labels, Double(migration.batchSize))
                 gauge("conveyor_batched_migration_rows", "per_second", "Recent rows per second", labels, progress.rowsPerSecond ?? 0)
+                if let eta = progress.etaSeconds {
+                    for (bound, value) in [("estimate", eta), ("low", progress.etaLowSeconds ?? eta), ("high", progress.etaHighSeconds ?? eta)] {
+                        gauge("conveyor_batched_migration_eta", "seconds", "Time left at the recent rate, with its range (bound: estimate, low, high)", labels + [("bound", bound)], value)
+                    }
+                }
                 gauge("conveyor_batched_migration_on_hold", "", "1 while a health signal holds the migration", labels, migration.isOnHold ? 1 : 0)
             }
             histogramText = try batchDurationHistogram(db)

@@ -8,6 +8,8 @@ public struct BatchedJobRegistry: Sendable {
         let validate: @Sendable (JSONValue, QualifiedTableName, PostgresConnection) throws -> Void
         let scope: @Sendable (JSONValue, QualifiedTableName, PostgresConnection) throws -> PostgresQuery?
         let cursor: [String]?
+        /// `BatchedMigrationJob.runsInTransaction`.
+        var transactional = true
     }
 
     private var entries: [String: Entry] = [:]
@@ -26,7 +28,7 @@ public struct BatchedJobRegistry: Sendable {
             perform: { context in try J().perform(context) },
             validate: { arguments, table, db in try J.validate(arguments: arguments, table: table, db: db) },
             scope: { arguments, table, db in try J.scope(arguments: arguments, table: table, db: db) },
-            cursor: J.cursor)
+            cursor: J.cursor, transactional: J.runsInTransaction)
     }
 
     public func entry(_ className: String) -> Entry? { entries[className] }

@@ -22,6 +22,10 @@ public protocol BatchedMigrationJob: SendableMetatype {
     /// migrations batch by this cursor, which needs a unique index on exactly these columns.
     /// nil (the default): the migration's column, or `--cursor` when queued.
     static var cursor: [String]? { get }
+    /// False for a job that cannot run inside a transaction (it commits itself, or runs
+    /// `CREATE INDEX CONCURRENTLY`, `VACUUM`…): `migrations estimate`, which samples a job in
+    /// a transaction it rolls back, then refuses it. Default true.
+    static var runsInTransaction: Bool { get }
     init()
     func perform(_ batch: BatchedJobContext) throws
     /// Checks job arguments when the migration is queued (default: accepts anything).
@@ -34,6 +38,7 @@ public protocol BatchedMigrationJob: SendableMetatype {
 
 extension BatchedMigrationJob {
     public static var cursor: [String]? { nil }
+    public static var runsInTransaction: Bool { true }
     public static func validate(arguments: JSONValue, table: QualifiedTableName, db: PostgresConnection) throws {}
     public static func scope(arguments: JSONValue, table: QualifiedTableName, db: PostgresConnection) throws -> PostgresQuery? { nil }
 }

@@ -166,7 +166,7 @@ public struct BatchedMigrationRunner {
     /// disjoint: one coordinator creates them, under the table's lease); with the default of
     /// one, batches run one after the other while the next one's bookkeeping overlaps.
     @discardableResult
-    public func finalize(_ configuration: MigrationConfiguration, settings: MigrationSettings, concurrency: Int = 1, progress: ((FinalizeProgress) -> Void)? = nil) throws -> BatchedMigration {
+    public func finalize(_ configuration: MigrationConfiguration, settings: MigrationSettings, concurrency: Int = 1, pace: FinalizePace = .own, progress: ((FinalizeProgress) -> Void)? = nil) throws -> BatchedMigration {
         guard let migration = try store.find(configuration) else {
             throw MigrationError(.notFound, "Could not find batched background migration for the given configuration: \(configuration)")
         }
@@ -186,7 +186,7 @@ public struct BatchedMigrationRunner {
             blockingSleep(seconds: 0.1)
         }
         defer { unlockTable(migration.tableName) }
-        try ParallelFinalizer(runner: self, migrationID: migration.id, settings: settings, concurrency: max(1, concurrency))
+        try ParallelFinalizer(runner: self, migrationID: migration.id, settings: settings, concurrency: max(1, concurrency), pace: pace)
             .run { batches, failed, current in
                 report.batches = batches
                 report.failedBatches = failed

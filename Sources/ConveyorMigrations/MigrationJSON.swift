@@ -39,6 +39,9 @@ extension BatchedMigration {
         object["migrated_rows"] = JSONValue(progress.migratedRows)
         object["rows_per_second"] = progress.rowsPerSecond.map { JSONValue($0) } ?? nil
         object["eta_seconds"] = progress.etaSeconds.map { JSONValue($0) } ?? nil
+        object["eta_seconds_low"] = progress.etaLowSeconds.map { JSONValue($0) } ?? nil
+        object["eta_seconds_high"] = progress.etaHighSeconds.map { JSONValue($0) } ?? nil
+        object["rows_left"] = progress.rowsLeft.map { JSONValue($0) } ?? nil
         object["position"] = lastCursor?.json ?? progress.lastKey.map { JSONValue($0) } ?? .null
         object["jobs"] = .object(JSONObject(fields: BatchedJobStatus.allCases.map { .init(key: $0.name, value: JSONValue(progress.jobCounts[$0] ?? 0)) }))
         object["on_hold_until"] = time(onHoldUntil)

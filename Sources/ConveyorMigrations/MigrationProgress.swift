@@ -11,6 +11,11 @@ public struct MigrationProgress: Sendable {
     public var rowsPerSecond: Double?
     /// Seconds until done at the recent rate.
     public var etaSeconds: Double?
+    /// The ETA's range (`EtaRange`): low ≤ etaSeconds ≤ high.
+    public var etaLowSeconds: Double?
+    public var etaHighSeconds: Double?
+    /// Rows left to migrate (the point estimate), when known.
+    public var rowsLeft: Int64?
     public var jobCounts: [BatchedJobStatus: Int]
     /// Integer walks: the greatest key batched so far (cursor walks keep theirs in the
     /// migration's `last_cursor`).
@@ -35,16 +40,14 @@ public struct MigrationProgress: Sendable {
         for status in BatchedJobStatus.allCases { counts[status] = try row?[status.name].int() ?? 0 }
         let recent = try db.query(
             """
-            SELECT coalesce(sum(coalesce((metrics->>'rows')::bigint, batch_size)), 0)::float8 AS rows,
-                   extract(epoch FROM max(finished_at) - min(started_at))::float8 AS span, count(*) AS n
-            FROM (SELECT metrics, batch_size, started_at, finished_at FROM batched_background_migration_jobs
-                  WHERE batched_background_migration_id = \(migration.id) AND status = 3 AND finished_at IS NOT NULL
-                  ORDER BY finished_at DESC LIMIT 20) r
-            """).first
-        var rate: Double?
-        if let rows = try recent?["rows"].optionalDouble(), let span = try recent?["span"].optionalDouble(), span > 0, rows > 0 {
-            rate = rows / span
-        }
+            SELECT coalesce((metrics->>'rows')::bigint, batch_size)::float8 AS rows,
+                   extract(epoch FROM coalesce(started_at, created_at))::float8 AS started, extract(epoch FROM finished_at)::float8 AS finished
+            FROM batched_background_migration_jobs
+            WHERE batched_background_migration_id = \(migration.id) AND status = 3 AND finished_at IS NOT NULL
+            ORDER BY finished_at DESC LIMIT 20
+            """).map { EtaRange.Batch(rows: try $0["rows"].double(), startedAt: try $0["started"].double(), finishedAt: try $0["finished"].double()) }
+        let rates = EtaRange.rate(recent)
+        let rate = rates?.rowsPerSecond
         var percent: Double?
         var total: Int64?
         if migration.status.isComplete {
@@ -57,16 +60,33 @@ public struct MigrationProgress: Sendable {
             let covered = try row?["covered"].optionalInt64().map { Double($0 - migration.minValue + 1) } ?? 0
             percent = min(max(covered / span * 100, 0), 99)
         }
-        var eta: Double?
-        if let rate, rate > 0, !migration.status.isComplete {
-            if let total {
-                eta = Double(max(total - migrated, 0)) / rate
-            } else if let percent, percent > 0 {
-                eta = Double(migrated) * (100 - percent) / percent / rate
-            }
+        var eta: EtaRange.Eta?
+        var rowsLeft: [Double] = []
+        let lastKey = try row?["last_key"].optionalInt64()
+        if let rates, !migration.status.isComplete {
+            if let total { rowsLeft.append(Double(max(total - migrated, 0))) }
+            rowsLeft += (try? rowsLeftEstimates(migration, migrated: migrated, covered: try row?["covered"].optionalInt64(), lastKey: lastKey, db: db)) ?? []
+            if rowsLeft.isEmpty, let percent, percent > 0 { rowsLeft.append(Double(migrated) * (100 - percent) / percent) }
+            eta = EtaRange.eta(rowsLeft: rowsLeft, rate: rates)
         }
         return MigrationProgress(
-            percent: percent, migratedRows: migrated, totalRows: total, rowsPerSecond: rate, etaSeconds: eta, jobCounts: counts,
-            lastKey: try row?["last_key"].optionalInt64())
+            percent: percent, migratedRows: migrated, totalRows: total, rowsPerSecond: rate, etaSeconds: eta?.seconds,
+            etaLowSeconds: eta?.low, etaHighSeconds: eta?.high, rowsLeft: rowsLeft.first.map { Int64($0.rounded()) }, jobCounts: counts,
+            lastKey: lastKey)
+    }
+
+    /// Other estimates of the rows left past the walk's position: for integer walks the
+    /// density of the rows migrated so far over the keys they covered, times the keys left;
+    /// for cursor walks the planner's count of the rows past the cursor.
+    static func rowsLeftEstimates(_ migration: BatchedMigration, migrated: Int64, covered: Int64?, lastKey: Int64?, db: PostgresConnection) throws -> [Double] {
+        if migration.cursorColumns != nil {
+            guard let last = migration.lastCursor, let end = migration.maxCursor else { return [] }
+            let walk = try BatchingStrategy(db: db).walk(for: migration)
+            return try walk.estimatedRows(in: BatchRange(first: last, last: end)).map { [Double($0)] } ?? []
+        }
+        guard let covered, migrated > 0, covered >= migration.minValue else { return [] }
+        let density = Double(migrated) / Double(covered - migration.minValue + 1)
+        let keysLeft = Double(max(migration.maxValue - max(lastKey ?? covered, covered), 0))
+        return [density * keysLeft]
     }
 }

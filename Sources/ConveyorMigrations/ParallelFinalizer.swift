@@ -13,13 +13,16 @@ struct ParallelFinalizer {
     let migrationID: Int64
     let settings: MigrationSettings
     let concurrency: Int
+    /// This run's pace (`--pause-ms`, `--sub-batch-size`, `--downtime`), applied to the
+    /// batches it creates; the migration's row is left as it is.
+    var pace: FinalizePace = .own
 
     /// Shared between the coordinator and the lanes, under its condition's lock.
     final class Board: @unchecked Sendable {
         let condition = ConditionLock()
         var waiting: [(BatchedJob, BatchedMigration)] = []
         var inFlight: Set<Int64> = []
-        var finished: [(jobID: Int64, succeeded: Bool)] = []
+        var finished: [(jobID: Int64, succeeded: Bool, seconds: Double, keys: Int)] = []
         var failure: (any Error)?
         var closed = false
     }
@@ -43,6 +46,7 @@ struct ParallelFinalizer {
                     board.condition.unlock()
                     var succeeded = false
                     var error: (any Error)?
+                    let began = ContinuousClock.now
                     do {
                         if connection == nil {
                             let fresh = try PostgresConnection(configuration)
@@ -59,7 +63,7 @@ struct ParallelFinalizer {
                     }
                     board.condition.lock()
                     board.inFlight.remove(job.id)
-                    board.finished.append((job.id, succeeded))
+                    board.finished.append((job.id, succeeded, (ContinuousClock.now - began).seconds, job.batchSize))
                     if let error, board.failure == nil { board.failure = error }
                     board.condition.broadcast()
                     board.condition.unlock()
@@ -78,11 +82,14 @@ struct ParallelFinalizer {
         }
 
         var batches = 0, failed = 0
+        var pace = self.pace
+        let timeout = Double(settings.subBatchTimeoutMilliseconds) / 1000
         while true {
             board.condition.lock()
             for result in board.finished {
                 batches += 1
                 if !result.succeeded { failed += 1 }
+                pace.record(keys: result.keys, seconds: result.seconds, succeeded: result.succeeded)
             }
             let hadResults = !board.finished.isEmpty
             board.finished.removeAll()
@@ -94,8 +101,9 @@ struct ParallelFinalizer {
             let excluded = Array(board.inFlight)
             board.condition.unlock()
 
-            guard let migration = try store.find(migrationID), migration.status == .finalizing else { return }
-            if hadResults { progress(batches, failed, migration) }
+            guard let current = try store.find(migrationID), current.status == .finalizing else { return }
+            if hadResults { progress(batches, failed, current) }
+            let migration = pace.apply(to: current, statementTimeout: timeout)
             if busy < concurrency + 1 {
                 var next: BatchedJob?
                 if let range = try runner.nextBatchRange(migration) {

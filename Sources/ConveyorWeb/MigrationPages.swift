@@ -91,7 +91,7 @@ struct MigrationPages: Sendable {
                     "progress": WebFormat.percent(row.progress.percent), "progressValue": String(format: "%.1f", row.progress.percent ?? 0),
                     "status": m.status.name, "badge": Self.badge(m.status), "batchSize": WebFormat.number(m.batchSize),
                     "rowsPerSecond": row.progress.rowsPerSecond.map { WebFormat.number(Int($0)) } ?? "-",
-                    "eta": row.progress.etaSeconds.map(WebFormat.duration) ?? "-",
+                    "eta": WebFormat.eta(row.progress),
                     "actions": actions(m, context, returnTo: returnTo),
                 ]
                 if m.isOnHold { values["onHold"] = WebFormat.time(m.onHoldUntil) }
@@ -124,7 +124,7 @@ struct MigrationPages: Sendable {
             ("ID", String(m.id)), ("Job class", m.jobClassName), ("Table", m.tableName), ("Column", m.columnName),
             ("Job arguments", m.jobArguments.serialized()), ("Status", m.status.name + (m.isOnHold ? ", on hold until \(WebFormat.time(m.onHoldUntil))" : "")),
             ("Progress", WebFormat.percent(detail.progress.percent)), ("Rows/s", detail.progress.rowsPerSecond.map { WebFormat.number(Int($0)) } ?? "-"),
-            ("ETA", detail.progress.etaSeconds.map(WebFormat.duration) ?? "-"),
+            ("ETA", WebFormat.eta(detail.progress)),
             ("Batching", (try? m.batching.description) ?? m.batchClassName), ("Keys", m.bounds?.description ?? "-"),
             ("Position", m.lastCursor?.description ?? detail.progress.lastKey.map(String.init) ?? "-"), ("Batch size", WebFormat.number(m.batchSize)),
             ("Sub-batch size", WebFormat.number(m.subBatchSize)), ("Max batch size", m.maxBatchSize.map(WebFormat.number) ?? "-"),
