@@ -71,6 +71,7 @@ public struct MigrationTuning: Sendable, Equatable {
 
     public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// The values after this change, or why it is refused (naming the limit broken).

@@ -124,7 +124,7 @@ struct MigrationPages: Sendable {
                 history: try AuditLog.history(db, migrationID: id, limit: 200))
         }
         let m = detail.migration
-        let fields: [(String, String)] = [
+        var fields: [(String, String)] = [
             ("ID", String(m.id)), ("Job class", m.jobClassName), ("Table", m.tableName), ("Column", m.columnName),
             ("Job arguments", m.jobArguments.serialized()), ("Status", m.status.name + (m.isOnHold ? ", on hold until \(WebFormat.time(m.onHoldUntil))" : "")),
             ("Progress", WebFormat.percent(detail.progress.percent)), ("Rows/s", detail.progress.rowsPerSecond.map { WebFormat.number(Int($0)) } ?? "-"),
@@ -137,7 +137,8 @@ struct MigrationPages: Sendable {
             ("Created", WebFormat.time(m.createdAt)), ("Updated", WebFormat.time(m.updatedAt)),
             ("Started", WebFormat.time(m.startedAt)), ("Finished", WebFormat.time(m.finishedAt)),
             ("Finalize command", m.configuration.finalizeCommand),
-        ] + (m.throttle.map { [("Throttled", $0.description)] } ?? [])
+        ]
+        if let throttle = m.throttle { fields.append(("Throttled", throttle.description)) }
         let chart = Self.chart(detail.recent)
         let base = "/admin/background_migrations/\(m.id)"
         var values: [String: Any] = [
@@ -296,7 +297,6 @@ struct MigrationPages: Sendable {
                 }
             } catch let error as MigrationTuning.Refusal {
                 return "Not updated: \(error.description)"
-            }
             } catch let error as BatchedMigrationStatus.InvalidTransition {
                 return error.description
             } catch let error as MigrationError {

@@ -30,6 +30,7 @@ public enum WebApplication {
         router.add(middleware: ErrorPageMiddleware(renderer: renderer))
         if let password = configuration.password, !password.isEmpty { router.add(middleware: PasswordMiddleware(password: password)) }
         router.add(middleware: CSRFMiddleware())
+        router.add(middleware: AuditMiddleware(pool: pool))
 
         router.get("/assets/conveyor.css") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
