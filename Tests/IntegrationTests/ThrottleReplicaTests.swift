@@ -46,23 +46,30 @@ struct ThrottleReplicaTests {
             options: options, jobs: .builtIn).id
         let runner = BatchedMigrationRunner(db: db, jobs: .builtIn, logger: Logger(label: "test"))
         // Replicas keeping up: batches run back to back, no throttle.
-        var clock = Date().timeIntervalSince1970
-        let first = try #require(try runner.runBatches(id, settings: settings, now: { clock = Date().timeIntervalSince1970; return clock }))
-        #expect(first.batches > 0)
+        /// Asks the run to stop after `batches` batches (the policy asks once per batch).
+        func stopAfter(_ batches: Int) -> () -> Bool {
+            var asked = 0
+            return {
+                asked += 1
+                return asked > batches
+            }
+        }
+        let first = try #require(try runner.runBatches(id, settings: settings, stopRequested: stopAfter(3)))
+        #expect(first.batches == 3)
         #expect(try store.require(id).throttle == nil)
 
         // Replay paused on the replica while the primary writes: the lag grows past the limit.
         try standby.query("SELECT pg_wal_replay_pause()")
         try db.query("INSERT INTO ballast (filler) SELECT repeat('x', 1000) FROM generate_series(1, 4000)")
         #expect(try TestEnvironment.eventually(timeout: .seconds(30)) { (try replayLag(db) ?? 0) > Double(limit) }, "lag \(String(describing: try? replayLag(db)))")
-        let throttled = try #require(try runner.runBatches(id, settings: settings))
+        let throttled = try #require(try runner.runBatches(id, settings: settings, stopRequested: stopAfter(5)))
         let state = try #require(try store.require(id).throttle, "not throttled after \(throttled.batches) batches")
         #expect(state.indicator == "ReplicationLag" && state.value > Double(limit) && state.limit == Double(limit))
         #expect(state.pauseSeconds > 1, "the pause is not stretched: \(state)")
         #expect(throttled.batches == 1, "batches kept running back to back while throttled: \(throttled.batches)")
         guard case .chain = throttled.decision else { Issue.record("expected a later hand-over, got \(throttled.decision)"); return }
         // A new execution job right away: still throttled, it runs nothing.
-        let held = try #require(try runner.runBatches(id, settings: settings))
+        let held = try #require(try runner.runBatches(id, settings: settings, stopRequested: stopAfter(5)))
         #expect(held.batches == 0)
         // Shown on status/show.
         let (_, redisURL) = try TestEnvironment.isolatedRedis()
@@ -75,8 +82,8 @@ struct ThrottleReplicaTests {
         // Replay resumed: the lag falls, the throttle releases and batches run again.
         try standby.query("SELECT pg_wal_replay_resume()")
         #expect(try TestEnvironment.eventually(timeout: .seconds(30)) { (try replayLag(db) ?? .infinity) < Double(limit) })
-        let released = try #require(try runner.runBatches(id, settings: settings))
-        #expect(released.batches > 0)
+        let released = try #require(try runner.runBatches(id, settings: settings, stopRequested: stopAfter(3)))
+        #expect(released.batches == 3)
         #expect(try store.require(id).throttle == nil)
         var rounds = 0
         while try store.require(id).status == .active, rounds < 100 {
