@@ -10,8 +10,8 @@ struct MigrationsUpdate: ParsableCommand {
         discussion: """
             Example: conveyor migrations update 7 --batch-size 5000 --pause-ms 20
             Workers read the migration after every batch, so the next batch uses the new
-            values; the batch in flight finishes with the old ones. With the optimizer on
-            (optimize_batched_migrations) the batch size keeps being tuned from the new one.
+            values; the batch in flight finishes with the old ones. With the optimizer
+            on (optimize_batched_migrations) the batch size is tuned from the new one.
             Limits: --batch-size 1...10000000 (≥ sub-batch size, ≤ max batch size),
             --sub-batch-size 1...1000000, --pause-ms 0...600000, --interval 0...86400,
             --max-batch-size 1...10000000. A value out of range is refused and nothing
