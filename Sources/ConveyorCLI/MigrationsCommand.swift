@@ -25,7 +25,8 @@ struct MigrationsCommand: ParsableCommand {
             MigrationsPause.self, MigrationsResume.self, MigrationsRetry.self,
             MigrationsFinalize.self, MigrationsEnsureFinished.self, MigrationsMarkFinished.self,
             MigrationsDisable.self, MigrationsEnable.self, MigrationsMaxRunning.self, MigrationsSettings.self,
-            MigrationsWait.self, MigrationsEstimate.self,
+            MigrationsWait.self, MigrationsEstimate.self, MigrationsUpdate.self, MigrationsHistory.self,
+            MigrationsDelete.self,
         ])
 }
 
@@ -146,7 +147,7 @@ struct MigrationsQueue: ParsableCommand {
             options.maxValue = maxValue
             let migration = try BatchedMigrationStore(db: db).queue(
                 MigrationConfiguration(jobClassName: jobClass, tableName: table, columnName: column, jobArguments: arguments),
-                options: options, jobs: CLIRuntime.extensions.batchedJobs)
+                options: options, jobs: CLIRuntime.extensions.batchedJobs, actor: .currentOSUser())
             if json {
                 printJSON(try migrationJSON(migration, db: db))
             } else {
@@ -180,6 +181,7 @@ struct MigrationsStatus: ParsableCommand {
                 let progress = try MigrationProgress.measure(migration, db: db)
                 var status = migration.status.name
                 if migration.isOnHold { status += " (on hold)" }
+                if let throttle = migration.throttle { status += " (throttled: \(throttle.indicator))" }
                 let column: String = migration.cursorColumns.map { "(" + $0.joined(separator: ",") + ")" } ?? migration.columnName
                 let percent: String = progress.percent.map { String(cFormat: "%.2f%%", $0) } ?? "unknown"
                 let rate: String = progress.rowsPerSecond.map { String(Int($0)) } ?? "-"
@@ -234,6 +236,7 @@ struct MigrationsShow: ParsableCommand {
                 ("created", "\(migration.createdAt)"), ("updated", "\(migration.updatedAt)"),
             ]
             for (name, value) in fields { print("\(name.rightPadded(15)) \(value)") }
+            if let throttle = migration.throttle { print("\("throttled".rightPadded(15)) \(throttle)") }
             if !failed.isEmpty {
                 print("\nFailed jobs:")
                 for job in failed {
@@ -257,7 +260,7 @@ struct MigrationsPause: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     func run() throws {
         try reportingErrors {
-            let migration = try BatchedMigrationStore(db: migrationsDatabase(connection)).apply(.pause, to: target.id)
+            let migration = try BatchedMigrationStore(db: migrationsDatabase(connection)).apply(.pause, to: target.id, actor: .currentOSUser())
             print("migration \(migration.id) is \(migration.status.name)")
         }
     }
@@ -269,12 +272,8 @@ struct MigrationsResume: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     func run() throws {
         try reportingErrors {
-            let store = BatchedMigrationStore(db: try migrationsDatabase(connection))
-            let current = try store.require(target.id)
-            guard current.status == .paused else {
-                throw CLIError(message: "You can resume only paused background migrations (migration \(target.id) is \(current.status.name)).")
-            }
-            let migration = try store.apply(.execute, to: target.id)
+            // Only a paused migration resumes: the state machine decides under the row lock.
+            let migration = try BatchedMigrationStore(db: try migrationsDatabase(connection)).apply(.resume, to: target.id, actor: .currentOSUser())
             print("migration \(migration.id) is \(migration.status.name)")
         }
     }
@@ -288,7 +287,8 @@ struct MigrationsRetry: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     func run() throws {
         try reportingErrors {
-            let runner = BatchedMigrationRunner(db: try migrationsDatabase(connection), jobs: CLIRuntime.extensions.batchedJobs, logger: try connection.logger("conveyor.migrations"))
+            var runner = BatchedMigrationRunner(db: try migrationsDatabase(connection), jobs: CLIRuntime.extensions.batchedJobs, logger: try connection.logger("conveyor.migrations"))
+            runner.actor = .currentOSUser()
             let (migration, jobs) = try runner.retryFailedJobs(target.id)
             print("migration \(migration.id) is \(migration.status.name) again; \(jobs) failed job\(jobs == 1 ? "" : "s") will be retried")
         }
@@ -321,7 +321,8 @@ struct MigrationsFinalize: ParsableCommand {
         let configuration = try target.configuration()
         try reportingErrors {
             let db = try migrationsDatabase(connection)
-            let runner = BatchedMigrationRunner(db: db, jobs: CLIRuntime.extensions.batchedJobs, logger: try connection.logger("conveyor.migrations", defaultLevel: .notice))
+            var runner = BatchedMigrationRunner(db: db, jobs: CLIRuntime.extensions.batchedJobs, logger: try connection.logger("conveyor.migrations", defaultLevel: .notice))
+            runner.actor = .currentOSUser()
             let settings = try MigrationSettings.load(db)
             let started = ContinuousClock.now
             let lanes = try pace.lanes(explicit: concurrency, configuration: configuration, db: db)
@@ -353,18 +354,24 @@ struct MigrationsEnsureFinished: ParsableCommand {
             guard var migration = try store.find(configuration) else {
                 throw CLIError(message: "Could not find batched background migration for the given configuration: \(configuration)")
             }
+            var finalizeError: String?
             if !migration.status.isComplete && finalize {
-                let runner = BatchedMigrationRunner(db: db, jobs: CLIRuntime.extensions.batchedJobs, logger: try connection.logger("conveyor.migrations", defaultLevel: .notice))
-                _ = try? runner.finalize(configuration, settings: try MigrationSettings.load(db), concurrency: max(1, concurrency))
+                var runner = BatchedMigrationRunner(db: db, jobs: CLIRuntime.extensions.batchedJobs, logger: try connection.logger("conveyor.migrations", defaultLevel: .notice))
+                runner.actor = .currentOSUser()
+                do {
+                    _ = try runner.finalize(configuration, settings: try MigrationSettings.load(db), concurrency: max(1, concurrency))
+                } catch {
+                    finalizeError = String(describing: error)
+                }
                 migration = try store.require(migration.id)
             }
             if migration.status.isComplete {
-                if migration.status == .finished { try store.apply(.confirmFinalize, to: migration.id) }
+                if migration.status == .finished { try store.apply(.confirmFinalize, to: migration.id, actor: .currentOSUser()) }
                 print("batched background migration \(migration.id) is finished")
                 return
             }
             throw CLIError(message: """
-                Expected batched background migration for the given configuration to be marked as 'finished', but it is '\(migration.status.name)':\t\(configuration)
+                \(finalizeError.map { "Finalizing failed: \($0)\n\n" } ?? "")Expected batched background migration for the given configuration to be marked as 'finished', but it is '\(migration.status.name)':\t\(configuration)
 
                 Finalize it manually by running the following command in a `bash` or `sh` shell:
 
@@ -390,7 +397,7 @@ struct MigrationsMarkFinished: ParsableCommand {
             guard yes else {
                 throw CLIError(message: "This marks migration \(migration.id) (\(migration.jobClassName) on \(migration.tableName), \(migration.status.name)) finished without running its remaining batches. Make a backup, then re-run with --yes.")
             }
-            let (finished, jobs) = try store.markFinished(target.id)
+            let (finished, jobs) = try store.markFinished(target.id, actor: .currentOSUser())
             print("migration \(finished.id) marked \(finished.status.name); \(jobs) job\(jobs == 1 ? "" : "s") marked succeeded")
         }
     }
@@ -401,7 +408,7 @@ struct MigrationsDisable: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     func run() throws {
         try reportingErrors {
-            try MigrationSettings.store("execute_batched_migrations_on_schedule", "false", migrationsDatabase(connection))
+            try MigrationSettings.store("execute_batched_migrations_on_schedule", "false", migrationsDatabase(connection), actor: .currentOSUser(), action: "disable")
             print("batched background migrations disabled (batches in flight complete)")
         }
     }
@@ -412,7 +419,7 @@ struct MigrationsEnable: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     func run() throws {
         try reportingErrors {
-            try MigrationSettings.store("execute_batched_migrations_on_schedule", "true", migrationsDatabase(connection))
+            try MigrationSettings.store("execute_batched_migrations_on_schedule", "true", migrationsDatabase(connection), actor: .currentOSUser(), action: "enable")
             print("batched background migrations enabled")
         }
     }
@@ -426,7 +433,7 @@ struct MigrationsMaxRunning: ParsableCommand {
         try reportingErrors {
             let db = try migrationsDatabase(connection)
             if let value {
-                do { try MigrationSettings.store("database_max_running_batched_background_migrations", String(value), db) } catch {
+                do { try MigrationSettings.store("database_max_running_batched_background_migrations", String(value), db, actor: .currentOSUser(), action: "max-running") } catch {
                     throw CLIError(message: String(describing: error))
                 }
             }
@@ -447,7 +454,7 @@ struct MigrationsSettings: ParsableCommand {
             let db = try migrationsDatabase(connection)
             if let name {
                 guard let value else { throw ValidationError("give a value: conveyor migrations settings \(name) VALUE") }
-                do { try MigrationSettings.store(name, value, db) } catch { throw CLIError(message: String(describing: error)) }
+                do { try MigrationSettings.store(name, value, db, actor: .currentOSUser()) } catch { throw CLIError(message: String(describing: error)) }
             }
             let settings = try MigrationSettings.load(db)
             if json {

@@ -46,6 +46,13 @@ public enum ClusterMetrics {
                     }
                 }
                 gauge("conveyor_batched_migration_on_hold", "", "1 while a health signal holds the migration", labels, migration.isOnHold ? 1 : 0)
+                let throttle = migration.throttle
+                gauge("conveyor_batched_migration_throttled", "", "1 while a soft limit slows the migration down", labels + [("indicator", throttle?.indicator ?? "")], throttle == nil ? 0 : 1)
+                gauge("conveyor_batched_migration_throttle_pause", "seconds", "Pause between batches a soft limit imposes (0 when not throttled)", labels, throttle?.pauseSeconds ?? 0)
+                if let throttle {
+                    gauge("conveyor_batched_migration_throttle_value", "", "The throttling indicator's value (bytes, bytes/s)", labels + [("indicator", throttle.indicator)], throttle.value)
+                    gauge("conveyor_batched_migration_throttle_limit", "", "The throttling indicator's soft limit", labels + [("indicator", throttle.indicator)], throttle.limit)
+                }
             }
             histogramText = try batchDurationHistogram(db)
         }

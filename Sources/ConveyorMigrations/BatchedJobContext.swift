@@ -36,6 +36,9 @@ public final class BatchedJobContext {
     /// Timings of each sub-batch, stored in the job's `metrics`.
     public private(set) var timings: [Double] = []
     public private(set) var rowsTouched = 0
+    /// True once the worker is shutting down: the batch stops between two sub-batches
+    /// (`WorkerShutdown`) and the interruption does not count as an attempt.
+    var stopRequested: () -> Bool = { false }
 
     init(db: PostgresConnection, walk: any BatchWalk, batching: Batching, column: SQLIdentifier, job: BatchedJob, arguments: JSONValue, statementTimeout: Duration, logger: Logger) {
         self.db = db
@@ -71,7 +74,11 @@ public final class BatchedJobContext {
         var start: BatchCursor? = range.first
         var first = true
         while let from = start {
-            if !first, pauseMilliseconds > 0 { blockingSleep(.milliseconds(pauseMilliseconds)) }
+            if !first {
+                if stopRequested() { throw WorkerShutdown() }
+                if pauseMilliseconds > 0 { blockingSleep(.milliseconds(pauseMilliseconds)) }
+                if stopRequested() { throw WorkerShutdown() }
+            }
             let single = first && fitsOneSubBatch
             first = false
             let began = ContinuousClock.now
@@ -130,4 +137,10 @@ public final class BatchedJobContext {
             .invalidArguments,
             "this migration batches by a cursor (\(batching.cursorColumns?.joined(separator: ", ") ?? "")), which has no integer bounds: use eachSubBatch { subBatch in … WHERE \\(subBatch.condition) }")
     }
+}
+
+/// A batch stopped between two sub-batches because its worker is shutting down (GitLab's
+/// `Sidekiq::Shutdown`): the job goes back to pending and the attempt is not counted.
+public struct WorkerShutdown: Error, CustomStringConvertible {
+    public var description: String { "the worker is shutting down; the batch will run again" }
 }

@@ -17,6 +17,8 @@ struct BatchedJobExecutor {
     enum Outcome: Equatable {
         case succeeded
         case failed(exceptionClass: String, message: String)
+        /// Stopped by a worker shutdown: back to pending, the attempt not counted.
+        case interrupted
     }
 
     /// Runs `job` (created `running` by the caller when `started`, so that transition
@@ -27,7 +29,7 @@ struct BatchedJobExecutor {
 
     /// `perform`, and with `readBack` the migration and the global switch as they are
     /// after a success, read by the statement that records it (nil after a failure).
-    func perform(_ job: BatchedJob, of migration: BatchedMigration, walk prepared: (any BatchWalk)?, started: Bool, readBack: Bool) throws -> (outcome: Outcome, current: (BatchedMigration?, Bool)?) {
+    func perform(_ job: BatchedJob, of migration: BatchedMigration, walk prepared: (any BatchWalk)?, started: Bool, readBack: Bool, stopRequested: (() -> Bool)? = nil) throws -> (outcome: Outcome, current: (BatchedMigration?, Bool)?) {
         let running = started ? job : try store.transition(job, to: .running)
         let db = store.db
         var context: BatchedJobContext?
@@ -42,6 +44,7 @@ struct BatchedJobExecutor {
             let batch = BatchedJobContext(
                 db: db, walk: walk, batching: batching, column: try db.resolveColumn(batching.column, in: walk.table), job: running,
                 arguments: migration.jobArguments, statementTimeout: .milliseconds(settings.subBatchTimeoutMilliseconds), logger: logger)
+            if let stopRequested { batch.stopRequested = stopRequested }
             context = batch
             // One statement_timeout for the whole batch: its sub-batches then cost no extra
             // round trips to set it.
@@ -67,6 +70,13 @@ struct BatchedJobExecutor {
                 "rows": "\(context?.rowsTouched ?? 0)", "seconds": "\(String(cFormat: "%.3f", elapsed))",
             ])
             return (.succeeded, current)
+        }
+        if failure is WorkerShutdown {
+            _ = try recordWithReconnect { try store.releaseInterrupted(running, metrics: .object(metrics)) }
+            logger.notice("batch interrupted by shutdown; it will run again (the attempt is not counted)", metadata: [
+                "migration": "\(migration.id)", "job": "\(job.id)", "range": "\(job.range)",
+            ])
+            return (.interrupted, nil)
         }
         let (exceptionClass, message, timedOut, fromSubBatch) = Self.describe(failure)
         let failed = try recordWithReconnect {

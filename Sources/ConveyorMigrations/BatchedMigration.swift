@@ -37,11 +37,13 @@ public struct BatchedMigration: Sendable {
     public var cursorColumns: [String]?
     /// How far a cursor walk got: the last key of the newest batch (Conveyor's `last_cursor`).
     public var lastCursor: BatchCursor?
+    /// Why a worker slows this migration down (soft limits), or nil.
+    public var throttle: ThrottleState?
 
     static let columns = """
         id, job_class_name, batch_class_name, table_name, column_name, job_arguments, min_value, max_value,
         batch_size, sub_batch_size, max_batch_size, "interval", pause_ms, status, total_tuple_count,
-        created_at, updated_at, started_at, finished_at, on_hold_until, min_cursor, max_cursor, cursor_columns, last_cursor
+        created_at, updated_at, started_at, finished_at, on_hold_until, min_cursor, max_cursor, cursor_columns, last_cursor, throttle
         """
 
     init(row: PostgresRow) throws {
@@ -73,6 +75,7 @@ public struct BatchedMigration: Sendable {
         maxCursor = try BatchCursor.decode(row["max_cursor"])
         cursorColumns = try row["cursor_columns"].optionalJSON()?.arrayValue?.compactMap(\.stringValue)
         lastCursor = try BatchCursor.decode(row["last_cursor"])
+        throttle = ThrottleState(json: try row["throttle"].optionalJSON())
     }
 
     /// How it walks its table; throws for a `batch_class_name` Conveyor does not know.

@@ -1,3 +1,4 @@
+import ConveyorJSON
 import ConveyorPostgres
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -21,6 +22,31 @@ extension BatchedMigrationRunner {
     /// timeout and the lease are kept between batches; health indicators are evaluated
     /// once a second.
     public func runBatches(_ id: Int64, settings: MigrationSettings, stopRequested: () -> Bool = { false }, now: () -> Double = { Date().timeIntervalSince1970 }) throws -> RunOutcome? {
+        try withoutActuallyEscaping(stopRequested) { stopRequested in
+            try runBatches(id, settings: settings, stop: stopRequested, now: now)
+        }
+    }
+
+    /// Looks at the throttle's indicators and stores the throttle when it changed
+    /// (engaged, moved, released). Indicators that cannot be read do not throttle.
+    func refreshThrottle(_ migration: BatchedMigration, stored: ThrottleState?, probe: ThrottleProbe) -> ThrottleState? {
+        let readings = (try? probe.readings(migrationID: migration.id)) ?? []
+        let state = Throttle.evaluate(readings, interval: Double(migration.interval))
+        if state != stored { storeThrottle(migration.id, state, previous: stored) }
+        return state
+    }
+
+    func storeThrottle(_ id: Int64, _ state: ThrottleState?, previous: ThrottleState?) {
+        let value: JSONValue? = state?.json
+        _ = try? db.query("UPDATE batched_background_migrations SET throttle = \(value)::jsonb WHERE id = \(id)")
+        if let state, previous == nil {
+            logger.warning("batched migration throttled", metadata: ["migration": "\(id)", "reason": .string(state.description)])
+        } else if state == nil, previous != nil {
+            logger.notice("batched migration throttle released", metadata: ["migration": "\(id)"])
+        }
+    }
+
+    private func runBatches(_ id: Int64, settings: MigrationSettings, stop stopRequested: @escaping () -> Bool, now: () -> Double) throws -> RunOutcome? {
         guard let initial = try store.find(id) else { return RunOutcome(decision: .stop, batches: 0) }
         return try withTableLease(initial.tableName) { () throws -> RunOutcome in
             let session = db.reconnectCount
@@ -36,11 +62,25 @@ extension BatchedMigrationRunner {
                 let sliceStarted = now()
                 var healthCheckedAt: Double?
                 var batches = 0
+                // Soft limits: a throttled migration waits longer between batches; a job
+                // that starts throttled looks again first, so a fallen indicator releases it.
+                let probe = ThrottleProbe(db: db, settings: settings)
+                var throttle = migration.throttle
+                if throttle != nil { throttle = refreshThrottle(migration, stored: throttle, probe: probe) }
                 while true {
-                    let decision = BatchRunPolicy.next(BatchRunPolicy.State(
+                    let pause = max(Double(migration.interval), throttle?.pauseSeconds ?? 0)
+                    var decision = BatchRunPolicy.next(BatchRunPolicy.State(
                         status: migration.status, onHold: migration.isOnHold, enabled: enabled, stopRequested: stopRequested(),
-                        leaseHeld: db.reconnectCount == session, interval: Double(migration.interval),
+                        leaseHeld: db.reconnectCount == session, interval: pause,
                         lastBatchCreatedAt: lastCreated?.timeIntervalSince1970, sliceStarted: sliceStarted, now: now()))
+                    if throttle != nil {
+                        let recheck = now() + Throttle.recheckInterval
+                        if case .chain(let at) = decision, at > recheck { decision = .chain(at: recheck) }
+                        if decision == .stop, migration.status != .active {
+                            storeThrottle(id, nil, previous: throttle)
+                            throttle = nil
+                        }
+                    }
                     guard decision == .runBatch else { return RunOutcome(decision: decision, batches: batches) }
                     let job: BatchedJob
                     var started = false
@@ -59,14 +99,16 @@ extension BatchedMigrationRunner {
                         return RunOutcome(decision: .stop, batches: batches)
                     }
                     lastCreated = started ? job.createdAt : Date()
-                    let (outcome, readBack) = try executor.perform(job, of: migration, walk: walk, started: started, readBack: true)
+                    let (outcome, readBack) = try executor.perform(job, of: migration, walk: walk, started: started, readBack: true, stopRequested: stopRequested)
                     batches += 1
+                    if outcome == .interrupted { return RunOutcome(decision: .stop, batches: batches) }
                     let checked = now()
                     let checkHealth = BatchRunPolicy.checkHealth(lastCheckedAt: healthCheckedAt, now: checked)
                     if checkHealth { healthCheckedAt = checked }
                     (current, enabled) = try readBack ?? store.findWithSwitch(id)
                     guard let fresh = current else { return RunOutcome(decision: .stop, batches: batches) }
                     migration = try adjustMigration(id, settings: settings, succeeded: outcome == .succeeded, checkHealth: checkHealth, current: fresh) ?? fresh
+                    if checkHealth { throttle = refreshThrottle(migration, stored: throttle, probe: probe) }
                 }
             }
         }

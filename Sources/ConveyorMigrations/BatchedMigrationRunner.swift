@@ -15,6 +15,8 @@ public struct BatchedMigrationRunner {
     public let store: BatchedMigrationStore
     public let jobs: BatchedJobRegistry
     public let logger: Logger
+    /// Who runs operator actions through this runner (finalize, retry), for the audit trail.
+    public var actor: OperatorActor?
 
     public init(db: PostgresConnection, jobs: BatchedJobRegistry, logger: Logger) {
         store = BatchedMigrationStore(db: db)
@@ -124,7 +126,8 @@ public struct BatchedMigrationRunner {
             let durations = try store.recentDurations(of: id, limit: BatchOptimizer.numberOfJobs)
             let efficiency = BatchOptimizer.smoothedEfficiency(durationsNewestFirst: durations, interval: Double(migration.interval))
             if let size = BatchOptimizer.optimizedBatchSize(current: migration.batchSize, maxBatchSize: migration.maxBatchSize, efficiency: efficiency) {
-                try store.setBatchSize(id, size)
+                // Only if no operator changed it meanwhile (`migrations update` wins).
+                guard try store.setBatchSize(id, size, from: migration.batchSize) else { return try store.find(id) }
                 logger.info("batch size optimized", metadata: ["migration": "\(id)", "from": "\(migration.batchSize)", "to": "\(size)", "efficiency": "\(efficiency ?? 0)"])
                 var resized = migration
                 resized.batchSize = size
@@ -175,7 +178,7 @@ public struct BatchedMigrationRunner {
             return migration
         }
         try store.resetAttemptsOfBlockedJobs(migration.id)
-        try store.apply(.finalize, to: migration.id)
+        try store.apply(.finalize, to: migration.id, actor: actor)
         var report = FinalizeProgress(migration: migration)
         // Wait for the batch in flight (a worker holding the table's lease), then keep the
         // lease for the whole run.
@@ -209,21 +212,13 @@ public struct BatchedMigrationRunner {
     // MARK: - Operator actions
 
     /// GitLab's `retry_failed_jobs!`: every failed job is split (or halved) with its
-    /// attempts reset, and the migration becomes active again.
+    /// attempts reset, and the migration becomes active again — refused unless it is
+    /// failed, decided and done under the migration's row lock in one transaction.
     public func retryFailedJobs(_ id: Int64) throws -> (BatchedMigration, Int) {
-        let migration = try store.require(id)
-        guard migration.status == .failed else {
-            throw MigrationError(.invalidState, "You can retry only failed background migrations (migration \(id) is \(migration.status.name)).")
+        do {
+            return try store.retry(id, actor: actor, jobs: jobs)
+        } catch let refused as BatchedMigrationStatus.InvalidTransition {
+            throw MigrationError(.invalidState, "You can retry only failed background migrations (migration \(id) is \(refused.from.name)).")
         }
-        var retried = 0
-        while true {
-            let failed = try store.jobs(of: id, status: .failed, limit: 100).filter { !$0.stillRetryable }
-            if failed.isEmpty { break }
-            for job in failed {
-                try store.splitAndRetry(job, migration: migration, jobs: jobs)
-                retried += 1
-            }
-        }
-        return (try store.apply(.execute, to: id), retried)
     }
 }

@@ -31,6 +31,23 @@ public enum BatchedMigrationStatus: Int, Sendable, CaseIterable, CustomStringCon
     /// The operator-visible events and GitLab's rules for them.
     public enum Event: String, Sendable {
         case pause, execute, finish, failure, finalize, confirmFinalize
+        /// An operator's resume: only a paused migration becomes active again.
+        case resume
+        /// An operator's retry: only a failed migration becomes active again.
+        case retry
+
+        /// The action's name in the audit trail.
+        public var auditAction: String {
+            switch self {
+            case .execute: return "resume"
+            case .confirmFinalize: return "confirm-finalize"
+            case .failure: return "fail"
+            default: return rawValue
+            }
+        }
+
+        /// Events that (re)start a migration: `started_at` is set and a hold is lifted.
+        var starts: Bool { self == .execute || self == .resume || self == .retry }
     }
 
     public struct InvalidTransition: Error, Sendable, CustomStringConvertible {
@@ -44,6 +61,8 @@ public enum BatchedMigrationStatus: Int, Sendable, CaseIterable, CustomStringCon
             case .failure: return "A \(from.name) migration cannot be marked failed."
             case .finalize: return "A \(from.name) migration cannot be finalized."
             case .confirmFinalize: return "Only a finished migration can be confirmed finalized (this one is \(from.name))."
+            case .resume: return "You can resume only paused background migrations (this one is \(from.name))."
+            case .retry: return "You can retry only failed background migrations (this one is \(from.name))."
             }
         }
     }
@@ -59,6 +78,8 @@ public enum BatchedMigrationStatus: Int, Sendable, CaseIterable, CustomStringCon
         case .failure: (allowed, target) = ([.failed, .finalizing, .active], .failed)
         case .finalize: (allowed, target) = (Self.allCases, .finalizing)
         case .confirmFinalize: (allowed, target) = ([.finalized, .finished], .finalized)
+        case .resume: (allowed, target) = ([.paused], .active)
+        case .retry: (allowed, target) = ([.failed], .active)
         }
         return allowed.contains(self) ? .success(target) : .failure(InvalidTransition(from: self, event: event))
     }

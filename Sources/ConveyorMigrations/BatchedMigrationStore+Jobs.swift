@@ -193,7 +193,7 @@ extension BatchedMigrationStore {
     /// only shrank or could not shrink.
     @discardableResult
     public func splitAndRetry(_ job: BatchedJob, migration: BatchedMigration, jobs: BatchedJobRegistry = .builtIn) throws -> BatchedJob? {
-        try db.transaction { tx in
+        try atomically { tx in
             guard let row = try tx.query("SELECT \(unescaped: BatchedJob.columns) FROM batched_background_migration_jobs WHERE id = \(job.id) FOR UPDATE").first else {
                 return nil
             }

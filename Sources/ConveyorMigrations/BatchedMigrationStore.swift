@@ -218,10 +218,11 @@ public struct BatchedMigrationStore {
 
     // MARK: - Migration state
 
-    /// Applies an event under a row lock, setting GitLab's timestamps.
+    /// Applies an event under a row lock, setting GitLab's timestamps; with an `actor`, the
+    /// action is recorded in the audit trail in the same transaction.
     @discardableResult
-    public func apply(_ event: BatchedMigrationStatus.Event, to id: Int64) throws -> BatchedMigration {
-        try db.transaction { tx in
+    public func apply(_ event: BatchedMigrationStatus.Event, to id: Int64, actor: OperatorActor? = nil) throws -> BatchedMigration {
+        try atomically { tx in
             guard let row = try tx.query("SELECT status FROM batched_background_migrations WHERE id = \(id) FOR UPDATE").first else {
                 throw MigrationError(.notFound, "no batched background migration with id \(id)")
             }
@@ -235,9 +236,9 @@ public struct BatchedMigrationStore {
                     throw MigrationError(.invalidState, "cannot mark migration \(id) finished: \(unfinished) of its jobs have not succeeded")
                 }
             }
-            let setStarted = event == .execute
+            let setStarted = event.starts
             let setFinished = event == .finish
-            return try BatchedMigration(row: tx.query(
+            let updated = try BatchedMigration(row: tx.query(
                 """
                 UPDATE batched_background_migrations SET status = \(target.rawValue), updated_at = now(),
                   started_at = CASE WHEN \(setStarted) THEN now() ELSE started_at END,
@@ -246,7 +247,17 @@ public struct BatchedMigrationStore {
                 WHERE id = \(id)
                 RETURNING \(unescaped: BatchedMigration.columns)
                 """)[0])
+            if let actor {
+                try AuditLog.record(tx, actor: actor, action: event.auditAction, migrationID: id, target: AuditLog.target(updated),
+                                    changes: AuditLog.statusChange(current, target))
+            }
+            return updated
         }
+    }
+
+    /// Runs `body` in a transaction, or inside the caller's when one is open.
+    func atomically<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        db.inTransaction ? try body(db) : try db.transaction(body)
     }
 
     public func hold(_ id: Int64, until: Date) throws {
@@ -257,10 +268,19 @@ public struct BatchedMigrationStore {
         try db.query("UPDATE batched_background_migrations SET batch_size = \(size), updated_at = now() WHERE id = \(id)")
     }
 
+    /// Sets the batch size only if it still is `from`; false when it changed meanwhile.
+    func setBatchSize(_ id: Int64, _ size: Int, from: Int) throws -> Bool {
+        try db.query("UPDATE batched_background_migrations SET batch_size = \(size), updated_at = now() WHERE id = \(id) AND batch_size = \(from)").affectedRows == 1
+    }
+
     /// Marks every job succeeded and the migration finished without running anything
     /// (GitLab's documented "mark a batched migration finished" procedure).
-    public func markFinished(_ id: Int64) throws -> (BatchedMigration, Int) {
-        try db.transaction { tx in
+    public func markFinished(_ id: Int64, actor: OperatorActor? = nil) throws -> (BatchedMigration, Int) {
+        try atomically { tx in
+            guard let row = try tx.query("SELECT status FROM batched_background_migrations WHERE id = \(id) FOR UPDATE").first else {
+                throw MigrationError(.notFound, "no batched background migration with id \(id)")
+            }
+            let before = BatchedMigrationStatus(rawValue: try row["status"].int())
             let jobs = try tx.query(
                 """
                 UPDATE batched_background_migration_jobs SET status = \(BatchedJobStatus.succeeded.rawValue), updated_at = now(),
@@ -274,7 +294,13 @@ public struct BatchedMigrationStore {
                 WHERE id = \(id) RETURNING \(unescaped: BatchedMigration.columns)
                 """)
             guard let row = rows.first else { throw MigrationError(.notFound, "no batched background migration with id \(id)") }
-            return (try BatchedMigration(row: row), jobs)
+            let finished = try BatchedMigration(row: row)
+            if let actor {
+                guard case .object(var changes) = AuditLog.statusChange(before, finished.status) else { return (finished, jobs) }
+                changes["jobs_marked_succeeded"] = AuditLog.change(.null, JSONValue(jobs))
+                try AuditLog.record(tx, actor: actor, action: "mark-finished", migrationID: id, target: AuditLog.target(finished), changes: .object(changes))
+            }
+            return (finished, jobs)
         }
     }
 }

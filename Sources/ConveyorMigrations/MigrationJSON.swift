@@ -45,6 +45,7 @@ extension BatchedMigration {
         object["position"] = lastCursor?.json ?? progress.lastKey.map { JSONValue($0) } ?? .null
         object["jobs"] = .object(JSONObject(fields: BatchedJobStatus.allCases.map { .init(key: $0.name, value: JSONValue(progress.jobCounts[$0] ?? 0)) }))
         object["on_hold_until"] = time(onHoldUntil)
+        object["throttle"] = throttle?.json ?? .null
         object["created_at"] = time(createdAt)
         object["updated_at"] = time(updatedAt)
         object["started_at"] = time(startedAt)

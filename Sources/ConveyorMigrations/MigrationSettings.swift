@@ -17,6 +17,12 @@ public struct MigrationSettings: Sendable, Equatable {
     public var maxReplicationLagBytes = 100 * 1024 * 1024
     /// WAL segments waiting to be archived beyond which migrations hold.
     public var walArchiveQueueLimit = 42
+    /// Soft limit: replicas this far behind in replay (bytes) stretch the pause between
+    /// batches (0 turns it off).
+    public var throttleReplicationLagBytes = 16 * 1024 * 1024
+    /// Soft limit: WAL written faster than this (bytes per second) stretches the pause
+    /// between batches (0, the default, turns it off).
+    public var throttleWALBytesPerSecond = 0
 
     public init() {}
 
@@ -35,6 +41,8 @@ public struct MigrationSettings: Sendable, Equatable {
         Definition(name: "sub_batch_statement_timeout_ms", summary: "statement_timeout of each sub-batch statement", keyPath: \.subBatchTimeoutMilliseconds, flag: nil),
         Definition(name: "max_replication_lag_bytes", summary: "replication slot lag that holds migrations", keyPath: \.maxReplicationLagBytes, flag: nil),
         Definition(name: "wal_archive_queue_limit", summary: "unarchived WAL segments that hold migrations", keyPath: \.walArchiveQueueLimit, flag: nil),
+        Definition(name: "throttle_replication_lag_bytes", summary: "replica replay lag that slows migrations down (0 = off)", keyPath: \.throttleReplicationLagBytes, flag: nil),
+        Definition(name: "throttle_wal_bytes_per_second", summary: "WAL rate that slows migrations down (0 = off)", keyPath: \.throttleWALBytesPerSecond, flag: nil),
     ]
 
     public func value(of definition: Definition) -> String {

@@ -124,6 +124,25 @@ public enum Schema {
               AFTER INSERT OR UPDATE ON conveyor_settings
               FOR EACH ROW WHEN (NEW.name = 'execute_batched_migrations_on_schedule') EXECUTE FUNCTION conveyor_batched_migrations_notify();
             """),
+        // The audit trail of operator actions (who, when, what, before and after), written
+        // in the transaction of the change; and why a migration is throttled (indicator,
+        // value, limit, pause), written by the worker that throttles it. Audit rows keep the
+        // migration's id without a foreign key, so a deleted migration's history stays.
+        Step(version: 3, sql: """
+            CREATE TABLE IF NOT EXISTS conveyor_audit_log (
+              id bigserial PRIMARY KEY,
+              at timestamptz NOT NULL DEFAULT clock_timestamp(),
+              actor text NOT NULL,
+              remote_address text,
+              via text NOT NULL,
+              action text NOT NULL,
+              migration_id bigint,
+              target text NOT NULL,
+              changes jsonb NOT NULL DEFAULT '{}'
+            );
+            CREATE INDEX IF NOT EXISTS index_conveyor_audit_log_on_migration_id_and_id ON conveyor_audit_log (migration_id, id);
+            ALTER TABLE batched_background_migrations ADD COLUMN IF NOT EXISTS throttle jsonb;
+            """),
     ]
 
     public static var latestVersion: Int { steps.last!.version }

@@ -98,6 +98,7 @@ struct APIRoutes: Sendable {
             guard let m = try store.find(id) else { throw HTTPError(.notFound, message: "no batched background migration with id \(id)") }
             guard case .object(var object) = m.json(progress: try MigrationProgress.measure(m, db: db)) else { return nil }
             object["failed_jobs"] = .array(try store.jobs(of: id, status: .failed).map(\.json))
+            object["history"] = .array(try AuditLog.history(db, migrationID: id, limit: 200).map(\.json))
             return .object(object)
         }
         return Self.json(value)

@@ -5,9 +5,12 @@ public struct AdminContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var csrfToken = ""
     public var form: FormData = FormData()
+    /// The client's address (for the audit trail), when the channel knows it.
+    public var remoteAddress: String?
 
     public init(source: Source) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress.flatMap { $0.ipAddress ?? $0.pathname }
     }
 }
 

@@ -95,6 +95,7 @@ struct MigrationPages: Sendable {
                     "actions": actions(m, context, returnTo: returnTo),
                 ]
                 if m.isOnHold { values["onHold"] = WebFormat.time(m.onHoldUntil) }
+                if let throttle = m.throttle { values["onHold"] = "throttled: \(throttle)" }
                 return values
             },
         ])
@@ -105,6 +106,7 @@ struct MigrationPages: Sendable {
         let progress: MigrationProgress
         let recent: [BatchedJob]
         let failed: [(BatchedJob, BatchedJobTransitionLog?)]
+        let history: [AuditLog.Entry]
     }
 
     func show(_ request: Request, _ context: AdminContext) async throws -> Response {
@@ -117,10 +119,12 @@ struct MigrationPages: Sendable {
                 (job, try store.transitionLogs(of: job.id).last { $0.exceptionClass != nil })
             }
             let recent = try store.jobs(of: id, limit: 60, newestFirst: true).filter { $0.status == .succeeded || $0.status == .failed }
-            return Detail(migration: migration, progress: try MigrationProgress.measure(migration, db: db), recent: recent.reversed(), failed: failed)
+            return Detail(
+                migration: migration, progress: try MigrationProgress.measure(migration, db: db), recent: recent.reversed(), failed: failed,
+                history: try AuditLog.history(db, migrationID: id, limit: 200))
         }
         let m = detail.migration
-        let fields: [(String, String)] = [
+        var fields: [(String, String)] = [
             ("ID", String(m.id)), ("Job class", m.jobClassName), ("Table", m.tableName), ("Column", m.columnName),
             ("Job arguments", m.jobArguments.serialized()), ("Status", m.status.name + (m.isOnHold ? ", on hold until \(WebFormat.time(m.onHoldUntil))" : "")),
             ("Progress", WebFormat.percent(detail.progress.percent)), ("Rows/s", detail.progress.rowsPerSecond.map { WebFormat.number(Int($0)) } ?? "-"),
@@ -134,8 +138,13 @@ struct MigrationPages: Sendable {
             ("Started", WebFormat.time(m.startedAt)), ("Finished", WebFormat.time(m.finishedAt)),
             ("Finalize command", m.configuration.finalizeCommand),
         ]
+        if let throttle = m.throttle { fields.append(("Throttled", throttle.description)) }
         let chart = Self.chart(detail.recent)
+        let base = "/admin/background_migrations/\(m.id)"
         var values: [String: Any] = [
+            "history": detail.history.reversed().map { entry -> [String: Any] in
+                ["at": WebFormat.time(entry.at), "actor": entry.actor.label, "action": entry.action, "changes": entry.changesText]
+            },
             "fields": fields.map { ["name": $0.0, "value": $0.1] },
             "actions": actions(m, context, returnTo: "/admin/background_migrations/\(m.id)"),
             "failedJobs": detail.failed.map { job, log -> [String: Any] in
@@ -147,6 +156,18 @@ struct MigrationPages: Sendable {
                 ]
             },
         ]
+        if !m.status.isComplete {
+            typealias L = MigrationTuning.Limits
+            let inputs: [(String, String, Int?, ClosedRange<Int>)] = [
+                ("Batch size", "batch_size", m.batchSize, L.batchSize), ("Sub-batch size", "sub_batch_size", m.subBatchSize, L.subBatchSize),
+                ("Pause (ms)", "pause_ms", m.pauseMilliseconds, L.pauseMilliseconds), ("Interval (s)", "interval", m.interval, L.interval),
+                ("Max batch size", "max_batch_size", m.maxBatchSize, L.maxBatchSize),
+            ]
+            values["tuning"] = [
+                "action": "\(base)/update", "csrf": context.csrfToken, "returnTo": base,
+                "inputs": inputs.map { ["label": $0.0, "name": $0.1, "value": $0.2.map(String.init) ?? "", "min": String($0.3.lowerBound), "max": String($0.3.upperBound)] },
+            ] as [String: Any]
+        }
         if let chart {
             values["chart"] = chart.svg
             values["chartCount"] = String(detail.recent.count)
@@ -223,26 +244,59 @@ struct MigrationPages: Sendable {
         ])
     }
 
-    func action(_ action: String, _ context: AdminContext) async throws -> Response {
+    /// Who posts: the Basic authentication user name (or "anonymous") and the client's address.
+    static func actor(_ request: Request, _ context: AdminContext) -> OperatorActor {
+        var user = "anonymous"
+        if let header = request.headers[.authorization], header.lowercased().hasPrefix("basic "),
+            let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+            let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":"), colon != text.startIndex
+        {
+            user = String(text[..<colon])
+        }
+        return OperatorActor(user: user, remoteAddress: context.remoteAddress, via: "web")
+    }
+
+    /// The update form's values: empty fields are left as they are.
+    static func tuning(_ form: FormData) throws(MigrationTuning.Refusal) -> MigrationTuning {
+        func number(_ name: String) throws(MigrationTuning.Refusal) -> Int? {
+            guard let text = form[name]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+            guard let value = Int(text) else { throw MigrationTuning.Refusal(description: "\(name) must be a whole number, got '\(text)'") }
+            return value
+        }
+        return MigrationTuning(
+            batchSize: try number("batch_size"), subBatchSize: try number("sub_batch_size"), pauseMilliseconds: try number("pause_ms"),
+            interval: try number("interval"), maxBatchSize: try number("max_batch_size"))
+    }
+
+    func action(_ action: String, _ request: Request, _ context: AdminContext) async throws -> Response {
         let id = try context.parameters.require("id", as: Int64.self)
         let jobs = batchedJobs
         let logger = context.logger
+        let actor = Self.actor(request, context)
+        let form = context.form
         let message = try await pool.run { c -> String in
             let db = try Self.database(c)
             let store = BatchedMigrationStore(db: db)
             do {
                 switch action {
                 case "pause":
-                    return "Migration \(id) is \(try store.apply(.pause, to: id).status.name)."
+                    return "Migration \(id) is \(try store.apply(.pause, to: id, actor: actor).status.name)."
                 case "resume":
-                    guard try store.require(id).status == .paused else { return "Migration \(id) is not paused." }
-                    return "Migration \(id) is \(try store.apply(.execute, to: id).status.name)."
+                    return "Migration \(id) is \(try store.apply(.resume, to: id, actor: actor).status.name)."
                 case "retry":
-                    let (migration, count) = try BatchedMigrationRunner(db: db, jobs: jobs, logger: logger).retryFailedJobs(id)
+                    var runner = BatchedMigrationRunner(db: db, jobs: jobs, logger: logger)
+                    runner.actor = actor
+                    let (migration, count) = try runner.retryFailedJobs(id)
                     return "Migration \(id) is \(migration.status.name) again; \(count) failed job\(count == 1 ? "" : "s") will be retried."
+                case "update":
+                    let (before, after) = try store.update(id, try Self.tuning(form), actor: actor)
+                    let changes = AuditLog.Entry.text(of: MigrationTuning.Values(before).changes(to: MigrationTuning.Values(after)))
+                    return "Migration \(id) updated\(changes.isEmpty ? " (no change)" : ": " + changes); applies from its next batch."
                 default:
                     throw HTTPError(.notFound)
                 }
+            } catch let error as MigrationTuning.Refusal {
+                return "Not updated: \(error.description)"
             } catch let error as BatchedMigrationStatus.InvalidTransition {
                 return error.description
             } catch let error as MigrationError {

@@ -141,6 +141,18 @@ enum Templates {
         {{/failedJobs}}
         {{^failedJobs}}<tr><td colspan="7" class="empty">No failed jobs.</td></tr>{{/failedJobs}}
         </tbody></table>
+        {{#tuning}}<h2>Tune</h2>
+        <form method="post" action="{{action}}" class="tuning"><input type="hidden" name="authenticity_token" value="{{csrf}}"><input type="hidden" name="return_to" value="{{returnTo}}">
+        {{#inputs}}<label>{{label}} <input type="number" name="{{name}}" value="{{value}}" min="{{min}}" max="{{max}}"></label> {{/inputs}}<button class="primary">Update</button>
+        <small>Applies from the next batch.</small></form>{{/tuning}}
+        <h2>History</h2>
+        <table>
+        <thead><tr><th>When</th><th>Who</th><th>Action</th><th>Changes</th></tr></thead>
+        <tbody>
+        {{#history}}<tr><td>{{at}}</td><td>{{actor}}</td><td>{{action}}</td><td>{{changes}}</td></tr>
+        {{/history}}
+        {{^history}}<tr><td colspan="4" class="empty">No recorded actions.</td></tr>{{/history}}
+        </tbody></table>
         """
 
     static let job = """

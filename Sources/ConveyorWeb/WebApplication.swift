@@ -30,6 +30,7 @@ public enum WebApplication {
         router.add(middleware: ErrorPageMiddleware(renderer: renderer))
         if let password = configuration.password, !password.isEmpty { router.add(middleware: PasswordMiddleware(password: password)) }
         router.add(middleware: CSRFMiddleware())
+        router.add(middleware: AuditMiddleware(pool: pool))
 
         router.get("/assets/conveyor.css") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
@@ -61,8 +62,8 @@ public enum WebApplication {
         router.get("/admin/background_migrations") { request, context in try await migrations.list(request, context) }
         router.get("/admin/background_migrations/:id") { request, context in try await migrations.show(request, context) }
         router.get("/admin/background_migrations/:id/batched_jobs/:job") { request, context in try await migrations.job(request, context) }
-        for action in ["pause", "resume", "retry"] {
-            router.post("/admin/background_migrations/:id/\(action)") { _, context in try await migrations.action(action, context) }
+        for action in ["pause", "resume", "retry", "update"] {
+            router.post("/admin/background_migrations/:id/\(action)") { request, context in try await migrations.action(action, request, context) }
         }
 
         router.get("/api/stats") { _, _ in try await api.stats() }

@@ -22,6 +22,8 @@ struct MigrationStateMachineTests {
         (.failure, [.failed, .finalizing, .active], .failed),
         (.finalize, S.allCases, .finalizing),
         (.confirmFinalize, [.finalized, .finished], .finalized),
+        (.resume, [.paused], .active),
+        (.retry, [.failed], .active),
     ])
     func transitions(event: S.Event, allowed: [S], target: S) {
         for status in S.allCases {
@@ -40,6 +42,20 @@ struct MigrationStateMachineTests {
     func messages() throws {
         guard case .failure(let error) = S.finished.applying(.pause) else { Issue.record("should fail"); return }
         #expect(error.description == "You can pause only active background migrations (this one is finished).")
+    }
+
+    @Test("an operator's resume needs a paused migration and a retry a failed one")
+    func resumeAndRetryEvents() throws {
+        for status in S.allCases where status != .paused {
+            guard case .failure(let error) = status.applying(.resume) else { Issue.record("resume from \(status) allowed"); continue }
+            #expect(error.description == "You can resume only paused background migrations (this one is \(status.name)).")
+        }
+        for status in S.allCases where status != .failed {
+            guard case .failure(let error) = status.applying(.retry) else { Issue.record("retry from \(status) allowed"); continue }
+            #expect(error.description == "You can retry only failed background migrations (this one is \(status.name)).")
+        }
+        #expect(try S.paused.applying(.resume).get() == .active)
+        #expect(try S.failed.applying(.retry).get() == .active)
     }
 
     @Test("finished and finalized pass an upgrade gate, nothing else does")
