@@ -54,6 +54,8 @@ struct ThrottleReplicaTests {
                 return asked > batches
             }
         }
+        // The table was just written: let the replica catch up before the first run.
+        #expect(try TestEnvironment.eventually(timeout: .seconds(30)) { (try replayLag(db) ?? .infinity) < Double(limit) / 4 }, "lag \(String(describing: try? replayLag(db)))")
         let first = try #require(try runner.runBatches(id, settings: settings, stopRequested: stopAfter(3)))
         #expect(first.batches == 3)
         #expect(try store.require(id).throttle == nil)
