@@ -145,6 +145,15 @@ struct SteeringTests {
         #expect(change(last, "batch_size") == [200, 300] && last["changes"]?.objectValue?.count == 1)
         let api = try JSONValue.parse(try ProcessRunner.run("curl", ["-sf", "-u", "alice:sesame", "http://127.0.0.1:\(port)/api/background_migrations/\(id)"]).stdout)
         #expect(api["history"]?.arrayValue?.map { $0["action"]?.stringValue ?? "" } == ["queue", "pause", "resume", "update", "retry", "update"])
+        // A POST of the queue pages (a Redis change) is recorded too.
+        let clear = try ProcessRunner.run("curl", [
+            "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", "alice:sesame", "-b", jar, "http://127.0.0.1:\(port)/queues/default/clear",
+            "--data", "authenticity_token=\(token)&return_to=%2Fqueues",
+        ])
+        #expect(clear.stdout.hasPrefix("3"), "POST answered \(clear.stdout)")
+        let queuePost = try JSONValue.parse(try cli(["history", "--json"], redisURL, databaseURL).stdout).arrayValue?.last
+        #expect(queuePost?["action"]?.stringValue == "web POST /queues/default/clear" && queuePost?["actor"]?.stringValue == "alice")
+        #expect(queuePost?["remote_address"]?.stringValue == "127.0.0.1" && queuePost?["migration_id"] == .null)
         #expect(web.terminate() == 0)
 
         // Settings and the global switch are audited too.
