@@ -80,6 +80,18 @@ struct ThrottleReplicaTests {
         let status = try JSONValue.parse(try ProcessRunner.conveyor(["migrations", "status", "--json"], redisURL: redisURL, databaseURL: server.url).stdout)
         #expect(status[0]?["throttle"]?["indicator"]?.stringValue == "ReplicationLag")
         #expect((status[0]?["throttle"]?["limit"]?.doubleValue ?? 0) == Double(limit))
+        // And on the web page and in /metrics.
+        let port = try PrivateRedisServer.freePort()
+        let web = try ConveyorProcess(["web", "--bind", "127.0.0.1:\(port)"], redisURL: redisURL, databaseURL: server.url)
+        #expect(TestEnvironment.eventually(timeout: .seconds(30)) { web.log.contains("listening on") }, "\(web.log)")
+        let page = try ProcessRunner.run("curl", ["-sf", "http://127.0.0.1:\(port)/admin/background_migrations/\(id)"]).stdout
+        #expect(page.contains("ReplicationLag"), "throttle reason on the migration page")
+        let metrics = try ProcessRunner.run("curl", ["-sf", "http://127.0.0.1:\(port)/metrics"]).stdout
+        let throttledLine = metrics.split(separator: "\n").first { $0.hasPrefix("conveyor_batched_migration_throttled{") && $0.contains("indicator=\"ReplicationLag\"") }
+        #expect(throttledLine.flatMap { Double($0.split(separator: " ").last ?? "") } == 1, "\(metrics)")
+        let limitLine = metrics.split(separator: "\n").first { $0.hasPrefix("conveyor_batched_migration_throttle_limit{") }
+        #expect(limitLine.flatMap { Double($0.split(separator: " ").last ?? "") } == Double(limit), "\(String(describing: limitLine))")
+        #expect(web.terminate() == 0)
 
         // Replay resumed: the lag falls, the throttle releases and batches run again.
         try standby.query("SELECT pg_wal_replay_resume()")
