@@ -26,19 +26,10 @@ public struct PostgresConfiguration: Sendable, Equatable {
         PostgresConfiguration(connectionString: environment["DATABASE_URL"] ?? "")
     }
 
-    /// For logs: the connection string with any password masked.
+    /// For logs: the connection string with every password libpq would read masked
+    /// (see `ConnectionStringMask`).
     public var displayName: String {
         if connectionString.isEmpty { return "PostgreSQL from PG* environment defaults" }
-        var text = connectionString
-        if let scheme = text.firstRange(of: "://"), let at = text[scheme.upperBound...].firstIndex(of: "@") {
-            let userinfo = text[scheme.upperBound..<at]
-            if let colon = userinfo.firstIndex(of: ":") {
-                text.replaceSubrange(text.index(after: colon)..<at, with: "***")
-            }
-        }
-        if let range = text.firstMatch(of: #/password\s*=\s*('[^']*'|\S+)/#)?.range {
-            text.replaceSubrange(range, with: "password=***")
-        }
-        return text
+        return ConnectionStringMask.masked(connectionString)
     }
 }

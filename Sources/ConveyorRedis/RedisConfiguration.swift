@@ -70,7 +70,7 @@ public struct RedisConfiguration: Sendable, Equatable {
         username = components.user.flatMap { $0.isEmpty ? nil : $0 }
         password = components.password
         if let p = query["password"] { password = p }
-        if let u = query["username"] { username = u }
+        if let u = query["username"] { username = u.isEmpty ? nil : u }
         switch scheme {
         case "redis":
             let host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
