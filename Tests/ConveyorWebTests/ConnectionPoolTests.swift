@@ -72,12 +72,13 @@ struct ConnectionPoolTests {
     func fifo() async throws {
         let gate = SlotGate(limit: 1)
         await gate.acquire()
-        let order = Mutex<[Int]>([])
+        final class Order: Sendable { let items = Mutex<[Int]>([]) }
+        let order = Order()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<5 {
                 group.addTask {
                     await gate.acquire()
-                    order.withLock { $0.append(i) }
+                    order.items.withLock { $0.append(i) }
                     gate.release()
                 }
                 // Each waiter is queued before the next one starts.
@@ -86,7 +87,7 @@ struct ConnectionPoolTests {
             gate.release()
             try await group.waitForAll()
         }
-        #expect(order.withLock { $0 } == [0, 1, 2, 3, 4])
+        #expect(order.items.withLock { $0 } == [0, 1, 2, 3, 4])
         #expect(gate.counts == (free: 1, waiting: 0))
     }
 }

@@ -169,7 +169,7 @@ struct FaultDrillTests {
         let retried = try jobs.filter { try store.transitionLogs(of: $0.id).contains { $0.nextStatus == .failed } || $0.attempts > 1 }
         let copy = try MigrationFixtures.copyState(db)
         var figures = DrillFigures(name: "pg_terminate_backend of a migration batch", pushed: jobs.count, accepted: jobs.count, run: jobs.filter { $0.status == .succeeded }.count, lost: copy.wrong, duplicated: copy.notExactlyOnce, recovery: recovery)
-        figures.note = "batches; \(terminated) session(s) terminated mid-UPDATE, \(retried.count) batch(es) failed and retried, \(jobs.filter { $0.status == .running }.count) left running, rows wrong \(copy.wrong); "duplicated" counts rows updated twice (a sub-batch committed before the termination runs again with its batch)"
+        figures.note = "batches; \(terminated) session(s) terminated mid-UPDATE, \(retried.count) batch(es) failed and retried, \(jobs.filter { $0.status == .running }.count) left running, rows wrong \(copy.wrong); duplicated counts rows updated twice (a sub-batch committed before the termination runs again with its batch)"
         print(figures)
         #expect(terminated > 0, "no batch UPDATE was caught running")
         #expect(done, "migration did not finish; log:\n\(worker.log.suffix(2000))")
@@ -181,6 +181,16 @@ struct FaultDrillTests {
     }
 
     // MARK: - Redis at maxmemory
+
+    /// Pushes one RecordJob through the Swift API; the error it threw, if any.
+    static func push(_ redis: RedisConnection, _ key: String) -> RedisError? {
+        do {
+            try QueueClient(redis: redis).push(JobPayload(className: "RecordJob", args: [.string(key)]))
+            return nil
+        } catch {
+            return error
+        }
+    }
 
     @Test("Redis at maxmemory with noeviction: pushes fail clearly (CLI non-zero, API throws), the worker keeps finishing and acknowledging, nothing accepted is lost, all resumes when memory frees")
     func redisOutOfMemory() throws {
@@ -206,12 +216,11 @@ struct FaultDrillTests {
         var apiMessage = ""
         for i in 0..<200 {
             pushed += 1
-            do {
-                try QueueClient(redis: redis).push(JobPayload(className: "RecordJob", args: [.string("refused-\(i)")]))
-                accepted.insert("refused-\(i)")
-            } catch {
+            if let error = Self.push(redis, "refused-\(i)") {
                 refusedByAPI += 1
                 if error.isOutOfMemory { apiMessage = error.description }
+            } else {
+                accepted.insert("refused-\(i)")
             }
         }
         // The CLI exits non-zero with it.
@@ -231,16 +240,12 @@ struct FaultDrillTests {
         var firstPushAfter: Duration?
         for key in after {
             pushed += 1
-            while true {
-                do {
-                    try QueueClient(redis: redis).push(JobPayload(className: "RecordJob", args: [.string(key)]))
-                    if firstPushAfter == nil { firstPushAfter = ContinuousClock.now - freedAt }
-                    accepted.insert(key)
-                    break
-                } catch where error.isOutOfMemory && ContinuousClock.now - freedAt < .seconds(10) {
-                    Thread.sleep(forTimeInterval: 0.05)
-                }
+            while let error = Self.push(redis, key) {
+                guard error.isOutOfMemory, ContinuousClock.now - freedAt < .seconds(10) else { throw error }
+                Thread.sleep(forTimeInterval: 0.05)
             }
+            if firstPushAfter == nil { firstPushAfter = ContinuousClock.now - freedAt }
+            accepted.insert(key)
         }
         let cliAfter = try ProcessRunner.conveyor(["enqueue", "RecordJob", #"["cli-after"]"#], redisURL: server.url)
         pushed += 1
@@ -262,7 +267,7 @@ struct FaultDrillTests {
         #expect(working <= 2 + 1000, "acknowledged jobs leave the working list (\(working) held)")
         #expect(leaseAlive, "the worker's lease survived an outage longer than the lease")
         #expect(cliAfter.status == 0, "the CLI pushes again once memory frees: \(cliAfter.stderr)")
-        #expect(complete && lost.isEmpty, "accepted but never run: \(lost.count), e.g. \(lost.prefix(5)); where: \(try Self.locate(Set(lost.prefix(20)), redis))")
+        #expect(complete && lost.isEmpty, "accepted but never run: \(lost.count), e.g. \(lost.prefix(5)); where: \((try? Self.locate(Set(lost.prefix(20)), redis)) ?? [:])")
         #expect(unaccepted.isEmpty, "refused pushes must not run: \(unaccepted.prefix(5))")
         #expect(figures.duplicated == 0, "\(figures.duplicated) jobs ran twice")
         #expect(worker.child.isRunning)
@@ -303,10 +308,55 @@ struct FaultDrillTests {
         print(figures)
         #expect(noticed && noticeTime < .seconds(15), "the worker noticed the hang after \(noticeTime)")
         #expect(back, "the worker reconnected; log:\n\(cutOff.log.suffix(2000))")
-        #expect(complete && missing.isEmpty, "lost: \(missing.count), where: \(try Self.locate(Set(missing.prefix(20)), redis))")
+        #expect(complete && missing.isEmpty, "lost: \(missing.count), where: \((try? Self.locate(Set(missing.prefix(20)), redis)) ?? [:])")
         #expect(cutOff.child.isRunning && other.child.isRunning)
         #expect(cutOff.terminate() == 0)
         #expect(other.terminate() == 0)
+        proxy.close()
+    }
+
+    @Test("the worker's path to PostgreSQL hangs for longer than the lease: with DATABASE_REPLY_TIMEOUT the stuck jobs fail within it and are retried, the worker reconnects when the path returns, nothing is lost")
+    func postgresPathHangs() throws {
+        let (redis, redisURL) = try TestEnvironment.isolatedRedis()
+        let (db, databaseURL, _) = try TestEnvironment.isolatedPostgres(label: "pghang")
+        try RecordJob.createTable(db)
+        let pgPort = try Int(TestEnvironment.value("CONVEYOR_TEST_PG_PORT")) ?? 5440
+        let proxy = try HangingProxy(targetPort: pgPort)
+        let proxiedURL = databaseURL.replacingOccurrences(of: ":\(pgPort)/", with: ":\(proxy.port)/")
+        let total = 10_000
+        let keys = (0..<total).map { "p-\($0)" }
+        try Self.pushRecordJobs(redis, keys)
+        let worker = try ConveyorProcess(["worker", "-c", "4", "-q", "default", "--lease", "6", "--rescue-interval", "1"], redisURL: redisURL, databaseURL: proxiedURL,
+                                         extraEnvironment: ["DATABASE_REPLY_TIMEOUT": "5"])
+        #expect(try TestEnvironment.eventually(timeout: .seconds(60)) { try Self.recordStats(db).keys >= 1000 })
+        proxy.hang()
+        let hungAt = ContinuousClock.now
+        let atHang = try Self.recordStats(db).keys
+        // The processors stuck in a statement fail it after the reply timeout: retries appear.
+        let noticed = try TestEnvironment.eventually(timeout: .seconds(30), interval: .milliseconds(100)) { try redis.command("ZCARD", "retry").int ?? 0 > 0 }
+        let noticeTime = ContinuousClock.now - hungAt
+        Thread.sleep(forTimeInterval: max(0, 15 - noticeTime.seconds))
+        let duringHang = try Self.recordStats(db).keys - atHang
+        let leaseAlive = try redis.command("KEYS", "conveyor:alive:*").strings.count == 1
+        proxy.resume()
+        let resumedAt = ContinuousClock.now
+        let atResume = try Self.recordStats(db).keys
+        let recording = try TestEnvironment.eventually(timeout: .seconds(60), interval: .milliseconds(100)) { try Self.recordStats(db).keys > atResume + 100 }
+        let reconnect = ContinuousClock.now - resumedAt
+        let complete = try TestEnvironment.eventually(timeout: .seconds(120), interval: .milliseconds(200)) { try Self.recordStats(db).keys == total }
+        let stats = try Self.recordStats(db)
+        let missing = Set(keys).subtracting(try Self.recordedKeys(db))
+        var figures = DrillFigures(name: "worker-PostgreSQL path hangs 15 s", pushed: total, accepted: total, run: stats.keys, lost: missing.count, duplicated: stats.runs - stats.keys, recovery: reconnect)
+        figures.note = "stuck statements failed after \(DrillFigures.seconds(noticeTime)) s (DATABASE_REPLY_TIMEOUT 5 s) and went to retry; lease (Redis) stayed alive: \(leaseAlive), so no other process re-ran them; recording again \(DrillFigures.seconds(reconnect)) s after the path returned; a statement the proxy delivered after its timeout commits and its retry runs again (duplicated)"
+        print(figures)
+        #expect(noticed && noticeTime < .seconds(15), "stuck statements noticed after \(noticeTime)")
+        #expect(duringHang <= 4, "nothing can be recorded through a hung path (\(duringHang))")
+        #expect(leaseAlive)
+        #expect(recording, "recording resumed; log:\n\(worker.log.suffix(2000))")
+        #expect(complete && missing.isEmpty, "lost: \(missing.count), where: \((try? Self.locate(Set(missing.prefix(20)), redis)) ?? [:])")
+        #expect(figures.duplicated <= 3 * 4, "\(figures.duplicated) jobs ran twice")
+        #expect(worker.child.isRunning)
+        #expect(worker.terminate() == 0)
         proxy.close()
     }
 
@@ -326,26 +376,26 @@ struct FaultDrillTests {
             let thread: Thread
             var due: [String: Double] = [:]
         }
-        let ran = Mutex<[String: Double]>([:])
-        let failedAt = Mutex<[String: Double]>([:])
+        final class Times: Sendable { let values = Mutex<[String: Double]>([:]) }
+        let ranBox = Times(), failedBox = Times()
         var setups: [Setup] = []
         for skew in [60.0, -60.0] {
             let (redis, redisURL) = try TestEnvironment.isolatedRedis()
             var registry = JobRegistry()
             registry.register("StampJob") { _, args in
                 let now = Timestamp.now()
-                ran.withLock { $0[args.first?.stringValue ?? "?"] = now }
+                ranBox.values.withLock { $0[args.first?.stringValue ?? "?"] = now }
             }
             registry.register("FailOnceJob") { _, args in
                 let key = args.first?.stringValue ?? "?"
                 let now = Timestamp.now()
-                let first = failedAt.withLock { failed -> Bool in
+                let first = failedBox.values.withLock { failed -> Bool in
                     guard failed[key] == nil else { return false }
                     failed[key] = now
                     return true
                 }
                 if first { throw JobError(errorClass: "FailOnce", message: "first run fails") }
-                ran.withLock { $0[key] = now }
+                ranBox.values.withLock { $0[key] = now }
             }
             var configuration = WorkerConfiguration(redis: try RedisConfiguration(url: redisURL), queues: try QueueSelector(specs: ["default"]), concurrency: 2)
             configuration.clock = WorkerClock(local: { Timestamp.now() + skew })
@@ -365,15 +415,15 @@ struct FaultDrillTests {
                 setups[i].due[key] = at
             }
         }
-        #expect(TestEnvironment.eventually(timeout: .seconds(20)) { ran.withLock { $0.count } == 20 })
+        #expect(TestEnvironment.eventually(timeout: .seconds(20)) { ranBox.values.withLock { $0.count } == 20 })
         // Then a job that fails once: the poller has measured the offset by now.
         for setup in setups { _ = try QueueClient(redis: setup.redis).enqueue("FailOnceJob", args: [.string("f\(setup.skew)")]) }
-        #expect(TestEnvironment.eventually(timeout: .seconds(45), interval: .milliseconds(100)) { ran.withLock { $0.count } == 22 })
+        #expect(TestEnvironment.eventually(timeout: .seconds(45), interval: .milliseconds(100)) { ranBox.values.withLock { $0.count } == 22 })
         for setup in setups {
             setup.worker.stop()
         }
-        let runs = ran.withLock { $0 }
-        let failures = failedAt.withLock { $0 }
+        let runs = ranBox.values.withLock { $0 }
+        let failures = failedBox.values.withLock { $0 }
         for setup in setups {
             var early = 0, late = 0, worst = 0.0
             for (key, at) in setup.due {
