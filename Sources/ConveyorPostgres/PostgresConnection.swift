@@ -106,24 +106,9 @@ public final class PostgresConnection {
     }
 
     private func ensureConnected() throws(PostgresError) -> OpaquePointer {
-        if let connection, PQstatus(connection) == CONNECTION_OK {
-            // An idle session the server ended (pg_terminate_backend, a restart) has sent its
-            // FATAL and closed: read it now, so the statement goes to a new session instead of
-            // failing (and a job that merely followed the termination is not retried for it).
-            guard Self.hasInput(connection) else { return connection }
-            _ = PQconsumeInput(connection)
-            if PQstatus(connection) == CONNECTION_OK { return connection }
-            close()
-        }
+        if let connection, PQstatus(connection) == CONNECTION_OK { return connection }
         try reconnect()
         return connection!
-    }
-
-    /// Whether the idle socket has something to read (a notification, or the server's
-    /// goodbye); one poll(2) with no wait.
-    static func hasInput(_ conn: OpaquePointer) -> Bool {
-        var descriptor = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
-        return poll(&descriptor, 1, 0) > 0
     }
 
     // MARK: - Queries
