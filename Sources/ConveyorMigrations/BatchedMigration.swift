@@ -144,37 +144,7 @@ public struct MigrationConfiguration: Sendable, Equatable, CustomStringConvertib
     /// `[CopyColumnUsingBackgroundMigrationJob,events,id,'[["id"]\, ["id_convert_to_bigint"]]']`
     /// (also without brackets, quotes or backslashes).
     public static func parseRakeArgument(_ text: String) throws -> MigrationConfiguration {
-        var body = text.trimmed()
-        if let start = body.firstIndex(of: "["), body.hasSuffix("]"), !body.hasPrefix("[[") {
-            // Strip "gitlab:background_migrations:finalize" or similar prefixes too.
-            body = String(body[body.index(after: start)..<body.index(before: body.endIndex)])
-        }
-        var parts: [String] = []
-        var current = ""
-        var depth = 0
-        var quote: Character?
-        var iterator = body.makeIterator()
-        while let c = iterator.next() {
-            if c == "\\" {
-                if let next = iterator.next() { current.append(next) }
-                continue
-            }
-            if let q = quote {
-                if c == q { quote = nil } else { current.append(c) }
-                continue
-            }
-            switch c {
-            case "'" where depth == 0, "\"" where depth == 0: quote = c
-            case "[", "{": depth += 1; current.append(c)
-            case "]", "}": depth -= 1; current.append(c)
-            case "," where depth == 0 && parts.count < 3:
-                parts.append(current.trimmed())
-                current = ""
-            default: current.append(c)
-            }
-        }
-        parts.append(current.trimmed())
-        guard parts.count == 3 || parts.count == 4, parts.prefix(3).allSatisfy({ !$0.isEmpty }) else {
+        guard let parts = RakeArgument.fields(text) else {
             throw MigrationError(.invalidArguments, "expected [JobClass,table,column,'job_arguments_json'], got '\(text)'")
         }
         var arguments: JSONValue = []

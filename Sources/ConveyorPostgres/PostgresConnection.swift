@@ -64,8 +64,12 @@ public final class PostgresConnection {
         activeStatementTimeout = nil
         preparedStatements.removeAll()
         let timeout = String(max(1, configuration.connectTimeout.components.seconds))
-        var keywords = ["connect_timeout", "application_name", "client_encoding"]
-        var values = [timeout, configuration.applicationName, "UTF8"]
+        // TCP keepalive and tcp_user_timeout: a peer that vanished (host down, path
+        // dropping packets) is noticed within ~30 s, idle or mid-query, instead of after the
+        // kernel's two hours. (A path that hangs while both kernels still answer — a stuck
+        // proxy — needs a reply timeout: see `PostgresConfiguration.replyTimeout`.)
+        var keywords = ["connect_timeout", "application_name", "client_encoding", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"]
+        var values = [timeout, configuration.applicationName, "UTF8", "1", "15", "5", "3", "30000"]
         if !configuration.connectionString.isEmpty {
             // Later entries win, so the user's string overrides the defaults above.
             keywords.append("dbname")
@@ -116,8 +120,10 @@ public final class PostgresConnection {
         for (i, bind) in query.binds.enumerated() where bind?.utf8.contains(0) == true {
             throw PostgresError(.invalidParameter, "parameter $\(i + 1) contains a NUL byte, which PostgreSQL text cannot hold")
         }
-        let result: OpaquePointer? = query.binds.withCStringArray { params in
-            PQexecParams(conn, query.sql, Int32(query.binds.count), nil, params, nil, nil, 0)
+        let result: OpaquePointer? = try query.binds.withCStringArray { params throws(PostgresError) in
+            try perform(conn, { PQexecParams(conn, query.sql, Int32(query.binds.count), nil, params, nil, nil, 0) }) {
+                PQsendQueryParams(conn, query.sql, Int32(query.binds.count), nil, params, nil, nil, 0)
+            }
         }
         return try consume(result, connection: conn)
     }
@@ -153,11 +159,16 @@ public final class PostgresConnection {
             }
             preparedNumber += 1
             name = "conveyor_\(preparedNumber)"
-            _ = try consume(PQprepare(conn, name, query.sql, Int32(query.binds.count), nil), connection: conn)
+            let prepared = try perform(conn, { PQprepare(conn, name, query.sql, Int32(query.binds.count), nil) }) {
+                PQsendPrepare(conn, name, query.sql, Int32(query.binds.count), nil)
+            }
+            _ = try consume(prepared, connection: conn)
             preparedStatements[query.sql] = name
         }
-        let result: OpaquePointer? = query.binds.withCStringArray { params in
-            PQexecPrepared(conn, name, Int32(query.binds.count), params, nil, nil, 0)
+        let result: OpaquePointer? = try query.binds.withCStringArray { params throws(PostgresError) in
+            try perform(conn, { PQexecPrepared(conn, name, Int32(query.binds.count), params, nil, nil, 0) }) {
+                PQsendQueryPrepared(conn, name, Int32(query.binds.count), params, nil, nil, 0)
+            }
         }
         return try consume(result, connection: conn)
     }
@@ -167,7 +178,45 @@ public final class PostgresConnection {
     @discardableResult
     public func execute(_ sql: String) throws(PostgresError) -> PostgresResult {
         let conn = try ensureConnected()
-        return try consume(PQexec(conn, sql), connection: conn)
+        return try consume(try perform(conn, { PQexec(conn, sql) }) { PQsendQuery(conn, sql) }, connection: conn)
+    }
+
+    /// Runs a statement: blocking in libpq (`exec`) unless a reply timeout is configured;
+    /// then sent (`send`) and waited for with poll(2), the last result kept as PQexec
+    /// keeps it. No reply within the timeout closes the connection and throws
+    /// `connectionLost` (the statement may or may not have run).
+    private func perform(_ conn: OpaquePointer, _ exec: () -> OpaquePointer?, send: () -> Int32) throws(PostgresError) -> OpaquePointer? {
+        guard let timeout = configuration.replyTimeout else { return exec() }
+        guard send() == 1 else { return nil }
+        let deadline = ContinuousClock.now + timeout
+        func wait(_ events: Int16) throws(PostgresError) {
+            let remaining = deadline - ContinuousClock.now
+            var descriptor = pollfd(fd: PQsocket(conn), events: events, revents: 0)
+            if remaining <= .zero || poll(&descriptor, 1, Int32(max(1, Self.milliseconds(remaining)))) == 0 {
+                close()
+                throw PostgresError(.connectionLost, "no reply from PostgreSQL within \(Self.milliseconds(timeout)) ms (DATABASE_REPLY_TIMEOUT); closed the connection, the statement may or may not have run")
+            }
+        }
+        while true {
+            let flushed = PQflush(conn)
+            if flushed == 0 { break }
+            if flushed < 0 { return PQgetResult(conn) }
+            try wait(Int16(POLLOUT | POLLIN))
+            _ = PQconsumeInput(conn)
+        }
+        var last: OpaquePointer?
+        while true {
+            while PQisBusy(conn) == 1 {
+                try wait(Int16(POLLIN))
+                if PQconsumeInput(conn) == 0 { break }
+            }
+            guard let result = PQgetResult(conn) else { break }
+            if let last { PQclear(last) }
+            last = result
+            let status = PQresultStatus(result)
+            if status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH || PQstatus(conn) == CONNECTION_BAD { break }
+        }
+        return last
     }
 
     private func consume(_ result: OpaquePointer?, connection conn: OpaquePointer) throws(PostgresError) -> PostgresResult {
@@ -333,11 +382,11 @@ public final class PostgresConnection {
 extension PostgresConnection: Sendable {}
 
 extension Array where Element == String? {
-    fileprivate func withCStringArray<R>(_ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
-        if isEmpty { return body(nil) }
+    fileprivate func withCStringArray<R, E: Error>(_ body: (UnsafePointer<UnsafePointer<CChar>?>?) throws(E) -> R) throws(E) -> R {
+        if isEmpty { return try body(nil) }
         let duplicated = map { $0.map { strdup($0) } ?? nil }
         defer { duplicated.forEach { free($0) } }
         let pointers: [UnsafePointer<CChar>?] = duplicated.map { $0.map { UnsafePointer($0) } }
-        return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+        return try pointers.withUnsafeBufferPointer { (buffer) throws(E) -> R in try body(buffer.baseAddress) }
     }
 }

@@ -30,7 +30,18 @@ public struct SQLIdentifier: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The name in double quotes with inner quotes doubled: `a"b` becomes `"a""b"`.
-    public var quoted: String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+    /// Doubled by Unicode scalar, not by Character: a quote followed by a combining mark is
+    /// one Character (`"\u{0651}`) but still a quote to PostgreSQL (found by scripts/fuzz).
+    public var quoted: String {
+        var out = String.UnicodeScalarView()
+        out.append("\"")
+        for scalar in name.unicodeScalars {
+            out.append(scalar)
+            if scalar == "\"" { out.append(scalar) }
+        }
+        out.append("\"")
+        return String(out)
+    }
 
     public var description: String { name }
 }
@@ -60,10 +71,4 @@ public struct QualifiedTableName: Sendable, Hashable, CustomStringConvertible {
 
     public var quoted: String { schema.map { "\($0.quoted).\(table.quoted)" } ?? table.quoted }
     public var description: String { schema.map { "\($0.name).\(table.name)" } ?? table.name }
-}
-
-extension String {
-    fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
-        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
-    }
 }

@@ -104,11 +104,25 @@ final class Heartbeat: @unchecked Sendable {
         commands += fetch.registrationCommands(lease: configuration.leaseDuration)
         add("RPOP", RedisKeys.signals(identity), 10)
         let replies = try redis.pipeline(commands)
-        for reply in replies { if let error = reply.error { throw error } }
+        if let error = replies.lazy.compactMap(\.error).first {
+            if error.isOutOfMemory { try keepLeaseThroughOutOfMemory(error) }
+            throw error
+        }
         for signal in replies.last?.strings ?? [] {
             logger.notice("received \(signal) from Redis", metadata: ["identity": .string(identity)])
             onSignal(signal)
         }
+    }
+
+    /// Redis at `maxmemory` with `noeviction` refuses SET and HSET, so the lease would lapse
+    /// and another process (or this one's rescuer, once memory frees) would push back the
+    /// jobs this process is running. PEXPIRE is allowed at the memory limit: the lease is
+    /// extended with it; the stats and process info wait for the next beat.
+    private func keepLeaseThroughOutOfMemory(_ error: RedisError) throws(RedisError) {
+        let extended = try redis.command("PEXPIRE", ReliableFetch.alive(state.identity), max(1, Int(configuration.leaseDuration.seconds * 1000)))
+        logger.warning(
+            "Redis is out of memory (maxmemory with noeviction): lease extended, stats and process info not written",
+            metadata: ["error": .string(error.message), "lease_extended": .string(extended.int == 1 ? "true" : "false")])
     }
 
     /// Removes the process from Sidekiq's view and drops its lease and registry entries

@@ -70,13 +70,14 @@ public struct RedisConfiguration: Sendable, Equatable {
         username = components.user.flatMap { $0.isEmpty ? nil : $0 }
         password = components.password
         if let p = query["password"] { password = p }
-        if let u = query["username"] { username = u }
+        if let u = query["username"] { username = u.isEmpty ? nil : u }
         switch scheme {
         case "redis":
-            let host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
+            // Brackets trimmed before the default applies: "redis://]" must not leave an empty host.
+            let host = components.host.map { $0.trimmed(where: { "[]".contains($0) }) }.flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1"
             let port = components.port ?? 6379
             guard (1...65535).contains(port) else { throw RedisError(.invalidConfiguration, "port \(port) is out of range") }
-            endpoint = .tcp(host: host.trimmed(where: { "[]".contains($0) }), port: port)
+            endpoint = .tcp(host: host, port: port)
             let path = components.path.trimmed(where: { "/".contains($0) })
             if !path.isEmpty {
                 guard let db = Int(path), db >= 0 else {

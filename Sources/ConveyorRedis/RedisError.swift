@@ -36,6 +36,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible, Equatable {
     public var isWrongType: Bool { serverErrorPrefix == "WRONGTYPE" }
     public var isUnblocked: Bool { serverErrorPrefix == "UNBLOCKED" }
     public var isLoading: Bool { serverErrorPrefix == "LOADING" }
+    /// Redis at `maxmemory` with the `noeviction` policy refused a command that adds data.
+    public var isOutOfMemory: Bool { serverErrorPrefix == "OOM" }
 
     /// True when retrying on a fresh connection (perhaps to a new master) may succeed.
     public var isConnectionProblem: Bool {
@@ -52,6 +54,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible, Equatable {
         case .connectionFailed: return "cannot connect to Redis: \(message)"
         case .connectionLost: return "lost the connection to Redis: \(message)"
         case .timeout: return "Redis did not answer in time: \(message)"
+        case .server where isOutOfMemory:
+            return "Redis is out of memory (maxmemory reached, policy noeviction) and refused the write; nothing was stored: \(message)"
         case .server: return "Redis error: \(message)"
         case .unexpectedReply: return "unexpected Redis reply: \(message)"
         }

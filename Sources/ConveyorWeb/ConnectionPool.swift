@@ -3,8 +3,10 @@ import ConveyorRedis
 import Dispatch
 import Synchronization
 
-/// Blocking Redis/PostgreSQL connections for async request handlers: each call borrows
-/// a connection set on a dedicated queue (never the cooperative pool) and returns it.
+/// Blocking Redis/PostgreSQL connections for async request handlers: each call first waits
+/// (suspended, holding no thread) for one of `poolSize` slots, then borrows a connection set
+/// on a dedicated queue (never the cooperative pool) and returns it. So at most `poolSize`
+/// GCD threads ever run pool work, however many requests queue up.
 public final class ConnectionPool: Sendable {
     /// The connections of one borrowed slot, used by one call at a time.
     public final class Connections {
@@ -34,23 +36,26 @@ public final class ConnectionPool: Sendable {
     private let configuration: WebConfiguration
     private let idle: Mutex<[UnsafeTransfer<Connections>]>
     private let queue = DispatchQueue(label: "conveyor.web.blocking", attributes: .concurrent)
-    private let limit: DispatchSemaphore
+    let slots: SlotGate
 
     public init(configuration: WebConfiguration) {
         self.configuration = configuration
         idle = Mutex([])
-        limit = DispatchSemaphore(value: max(1, configuration.poolSize))
+        slots = SlotGate(limit: configuration.poolSize)
     }
 
     /// Runs `body` with a borrowed connection set, off the cooperative pool.
     public func run<T: Sendable>(_ body: @escaping @Sendable (Connections) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
+        await slots.acquire()
+        defer { slots.release() }
+        return try await withCheckedThrowingContinuation { continuation in
             queue.async { [self] in
-                limit.wait()
-                defer { limit.signal() }
                 let connections = idle.withLock { $0.popLast()?.value } ?? Connections(configuration: configuration)
-                defer { idle.withLock { $0.append(UnsafeTransfer(connections)) } }
-                continuation.resume(with: Result { try body(connections) })
+                let result = Result { try body(connections) }
+                // Returned before the caller resumes and frees its slot, so the next
+                // borrower reuses this set instead of opening another.
+                idle.withLock { $0.append(UnsafeTransfer(connections)) }
+                continuation.resume(with: result)
             }
         }
     }
