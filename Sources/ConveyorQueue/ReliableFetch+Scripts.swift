@@ -14,6 +14,7 @@ extension ReliableFetch {
     /// batch — the newest `count` entries of that working list — and takes nothing more.
     static let fetchScript = RedisScript(
         """
+        #!lua flags=allow-oom
         local record = redis.call('GET', KEYS[1])
         if record then
           local number, triple, count = string.match(record, '^(%d+):(%d+):(%d+)$')
@@ -58,6 +59,7 @@ extension ReliableFetch {
     /// trimming dead by age and size. Prevents: a failed job in both places or in neither.
     static let failScript = RedisScript(
         """
+        #!lua flags=allow-oom
         redis.call('LREM', KEYS[1], -1, ARGV[1])
         if ARGV[4] == 'drop' then return 0 end
         redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
@@ -74,6 +76,7 @@ extension ReliableFetch {
     /// Prevents: a job pushed back twice after another process recovered the list.
     static let pushBackScript = RedisScript(
         """
+        #!lua flags=allow-oom
         local moved = 0
         for i = 2, #ARGV do
           if redis.call('LREM', KEYS[1], -1, ARGV[i]) == 1 then
@@ -91,6 +94,7 @@ extension ReliableFetch {
     /// Prevents: a graceful stop leaving jobs parked under a process that is gone.
     static let releaseScript = RedisScript(
         """
+        #!lua flags=allow-oom
         local items = redis.call('LRANGE', KEYS[1], 0, -1)
         for j = 1, #items, 1000 do
           redis.call('RPUSH', KEYS[2], unpack(items, j, math.min(j + 999, #items)))
