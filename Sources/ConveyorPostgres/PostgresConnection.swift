@@ -106,9 +106,36 @@ public final class PostgresConnection {
     }
 
     private func ensureConnected() throws(PostgresError) -> OpaquePointer {
-        if let connection, PQstatus(connection) == CONNECTION_OK { return connection }
+        if let connection, PQstatus(connection) == CONNECTION_OK {
+            if !closedWhileIdle(connection) { return connection }
+            close()
+        }
         try reconnect()
         return connection!
+    }
+
+    /// When was the last statement sent: a session idle for longer is checked for the
+    /// server's goodbye before it is used again.
+    private var lastUsed = ContinuousClock.now
+    static let idleCheckAfter: Duration = .milliseconds(50)
+
+    /// Whether the server ended this session while it sat idle (pg_terminate_backend, an
+    /// idle_session_timeout, a restart): its farewell and EOF are already in the socket.
+    /// Such a session is replaced before the next statement instead of failing it, which
+    /// is safe only outside a transaction (nothing is lost with it), so it is checked only
+    /// then, and only after `idleCheckAfter` (a busy session costs no extra syscall).
+    private func closedWhileIdle(_ conn: OpaquePointer) -> Bool {
+        let now = ContinuousClock.now
+        defer { lastUsed = now }
+        guard now - lastUsed > Self.idleCheckAfter, PQtransactionStatus(conn) == PQTRANS_IDLE else { return false }
+        for _ in 0..<3 {
+            var descriptor = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 0) > 0 else { return false }
+            // Reads what arrived (a notification stays queued for PQnotifies; a FATAL
+            // message, then EOF, marks the connection bad).
+            if PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK { return true }
+        }
+        return PQstatus(conn) != CONNECTION_OK
     }
 
     // MARK: - Queries

@@ -170,10 +170,48 @@ struct PostgresConnectionTests {
         try db.setStatementTimeout(.seconds(7))
         let killer = try PostgresConnection(connectionString: url)
         try killer.query("SELECT pg_terminate_backend(\(Int(db.backendPID)))")
-        let lost = #expect(throws: PostgresError.self) { try db.query("SELECT 1") }
-        #expect(lost?.isConnectionProblem == true)
+        // Either the next query finds the session gone (its goodbye had not arrived yet),
+        // or the goodbye was already in the socket and the session is replaced first.
+        do { try db.query("SELECT 1") } catch { #expect((error as? PostgresError)?.isConnectionProblem == true, "\(error)") }
         #expect(try db.query("SELECT current_setting('statement_timeout') AS t").first?["t"].string() == "7s")
         #expect(db.reconnectCount == 1)
+    }
+
+    /// Waits until the server no longer lists backend `pid` (its goodbye has been sent).
+    static func waitGone(_ pid: Int32, _ admin: PostgresConnection) throws {
+        #expect(try TestEnvironment.eventually(timeout: .seconds(10)) {
+            try admin.query("SELECT count(*) AS n FROM pg_stat_activity WHERE pid = \(Int(pid))")[0]["n"].int() == 0
+        })
+        Thread.sleep(forTimeInterval: 0.1)
+    }
+
+    @Test("a session the server ended while it sat idle is replaced before the next statement, which succeeds")
+    func idleTerminationReplaced() throws {
+        let (db, url, _) = try TestEnvironment.isolatedPostgres()
+        try db.setStatementTimeout(.seconds(7))
+        try db.execute("CREATE TABLE idle_kill (id int PRIMARY KEY)")
+        let admin = try PostgresConnection(connectionString: url)
+        let pid = db.backendPID
+        try admin.query("SELECT pg_terminate_backend(\(Int(pid)))")
+        try Self.waitGone(pid, admin)
+        try db.query("INSERT INTO idle_kill VALUES (\(1))")
+        #expect(db.reconnectCount == 1)
+        #expect(db.backendPID != pid)
+        #expect(try db.query("SELECT current_setting('statement_timeout') AS t").first?["t"].string() == "7s")
+        #expect(try admin.query("SELECT count(*) AS n FROM idle_kill")[0]["n"].int() == 1)
+    }
+
+    @Test("a session ended inside a transaction is never replaced silently: the statement fails")
+    func terminationInTransactionFails() throws {
+        let (db, url, _) = try TestEnvironment.isolatedPostgres()
+        let admin = try PostgresConnection(connectionString: url)
+        try db.execute("BEGIN")
+        let pid = db.backendPID
+        try admin.query("SELECT pg_terminate_backend(\(Int(pid)))")
+        try Self.waitGone(pid, admin)
+        let error = #expect(throws: PostgresError.self) { try db.query("SELECT 1") }
+        #expect(error?.isConnectionProblem == true)
+        #expect(db.reconnectCount == 0)
     }
 
     @Test("a NUL byte in a text parameter is refused with a clear error")
