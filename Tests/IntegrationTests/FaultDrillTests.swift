@@ -211,13 +211,16 @@ struct FaultDrillTests {
         try RecordJob.createTable(db)
         // A lease shorter than the outage: without a lease that survives the memory limit,
         // the worker's own jobs would be pushed back and run twice once memory frees.
-        let worker = try ConveyorProcess(["worker", "-c", "2", "-q", "default", "--lease", "4", "--rescue-interval", "1"], redisURL: server.url, databaseURL: databaseURL)
+        let worker = try ConveyorProcess(["worker", "-c", "1", "-q", "default", "--lease", "4", "--rescue-interval", "1"], redisURL: server.url, databaseURL: databaseURL)
         #expect(try TestEnvironment.eventually { try redis.command("SCARD", "processes").int == 1 })
-        let backlog = (0..<30_000).map { "m-\($0)" }
+        // The filler goes in first, so the limit takes effect right after the backlog is
+        // pushed: one processor cannot drain 50,000 jobs before it (the drill measures the
+        // worker at the limit with work left, not an idle one).
+        try redis.command("SET", "filler", String(repeating: "x", count: 48 << 20))
+        let backlog = (0..<50_000).map { "m-\($0)" }
         try Self.pushRecordJobs(redis, backlog)
         var accepted = Set(backlog)
         var pushed = backlog.count
-        try redis.command("SET", "filler", String(repeating: "x", count: 48 << 20))
         try redis.command("CONFIG", "SET", "maxmemory", "24mb")
         let oomStart = ContinuousClock.now
         let atOOM = try Self.recordStats(db).keys
