@@ -47,13 +47,14 @@ SIDEKIQ = Gem.bin_path('sidekiq', 'sidekiq') rescue '/usr/bin/sidekiq'
 
 # Sidekiq at its strongest here: YJIT on, logger at WARN (jobs.rb). Conveyor as deployed
 # (the release build), logging at the same level (its default, INFO, writes a line per job).
-def spawn_worker(kind, concurrency, name, extra = [], queues: ['default'])
+# For memory Sidekiq's strongest is without YJIT (its code cache costs ~250 MiB of RSS).
+def spawn_worker(kind, concurrency, name, extra = [], queues: ['default'], yjit: true)
   log_file = File.join(LOGS, "#{name}.log")
   before = redis { |c| c.smembers('processes') }
   env = { 'REDIS_URL' => ENV['REDIS_URL'], 'DATABASE_URL' => ENV['DATABASE_URL'] }
   queue_args = queues.flat_map { ['-q', _1] }
   pid = if kind == :sidekiq
-          Process.spawn(env, 'ruby', '--yjit', SIDEKIQ, '-r', File.join(__dir__, 'sidekiq/jobs.rb'),
+          Process.spawn(env, 'ruby', *(yjit ? ['--yjit'] : []), SIDEKIQ, '-r', File.join(__dir__, 'sidekiq/jobs.rb'),
                         '-c', concurrency.to_s, *queue_args, out: log_file, err: log_file)
         else
           Process.spawn(env, CONVEYOR, 'worker', '-c', concurrency.to_s, '--log-level', 'warning', *queue_args, *extra, out: log_file, err: log_file)
@@ -135,7 +136,7 @@ end
 
 def memory(kind, count)
   flush!
-  pid = spawn_worker(kind, 10, "memory-#{kind}")
+  pid = spawn_worker(kind, 10, "memory-#{kind}", yjit: false)
   sleep 4
   idle = rss_kb(pid)
   idle_anon = rss_kb(pid, 'RssAnon')
