@@ -12,6 +12,24 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+
+def gone(element):
+    """A wait condition: the element's page was replaced. Chromium reports a node of an
+    unloaded document either as stale or, mid-navigation, as "does not belong to the
+    document"; both mean the old page is gone."""
+    def check(_driver):
+        try:
+            element.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+    return check
 
 base, migration_id, screenshot = sys.argv[1], sys.argv[2], sys.argv[3]
 options = Options()
@@ -29,12 +47,12 @@ try:
     # page to go, then for the element on the new one.
     wait = WebDriverWait(driver, 30)
     row.find_element(By.XPATH, ".//button[normalize-space()='Retry']").click()
-    wait.until(EC.staleness_of(row))
+    wait.until(gone(row))
     notice = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "p.notice"))).text
     assert "active again" in notice, notice
     tab = driver.find_element(By.XPATH, "//nav[@class='tabs']/a[starts-with(normalize-space(), 'Queued')]")
     tab.click()
-    wait.until(EC.staleness_of(tab))
+    wait.until(gone(tab))
     row = wait.until(EC.presence_of_element_located((By.XPATH, f"//a[@href='{link}']/ancestor::tr")))
     assert "active" in row.text, row.text
     driver.save_screenshot(screenshot)
