@@ -30,17 +30,7 @@ struct MigrationsEstimate: ParsableCommand {
 
     @Argument(help: ArgumentHelp("JOB_CLASS TABLE COLUMN [JOB_ARGS_JSON], or a migration ID.", valueName: "target"))
     var values: [String] = []
-    @Option(help: "Rows per batch (distinct values with LooseIndexScanBatchingStrategy).") var batchSize = 1000
-    @Option(help: "Rows per sub-batch statement.") var subBatchSize = 100
-    @Option(help: "Seconds between batches (0 = back to back).") var interval = 120
-    @Option(name: .customLong("pause-ms"), help: "Milliseconds to pause between sub-batches.") var pauseMilliseconds = 100
-    @Option(help: "Upper limit for the batch-size optimizer.") var maxBatchSize: Int?
-    @Option(help: "Integer walks: first key (default 1).") var minValue: Int64?
-    @Option(help: "Integer walks: last key (default: MAX(column)).") var maxValue: Int64?
-    @Option(help: ArgumentHelp("Walk this unique tuple of columns, comma-separated; COLUMN is its first.", valueName: "col,col..."))
-    var cursor: String?
-    @Option(help: ArgumentHelp("Batching strategy: \(BatchClass.allCases.map(\.rawValue).joined(separator: " or ")).", valueName: "name"))
-    var batchClass: String = BatchClass.primaryKey.rawValue
+    @OptionGroup var queue: QueueOptionsArguments
     @Option(help: "Seconds to spend sampling (at least one batch is sampled).") var budget = MigrationEstimator.defaultBudget
     @Option(help: "Lanes assumed for the --downtime line (default: as finalize --downtime chooses).") var concurrency: Int?
     @Flag(help: "Print JSON.") var json = false
@@ -69,23 +59,9 @@ struct MigrationsEstimate: ParsableCommand {
                 if values.count == 4 {
                     do { arguments = try JSONValue.parse(values[3]) } catch { throw ValidationError("JOB_ARGS_JSON is not valid JSON (\(error))") }
                 }
-                var options = BatchedMigrationStore.QueueOptions()
-                options.batchClass = try BatchClass(named: batchClass)
-                if let cursor {
-                    let columns = cursor.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmed() }
-                    guard !columns.contains(where: \.isEmpty) else { throw CLIError(message: "--cursor '\(cursor)' has an empty column name; give COL[,COL...]") }
-                    options.cursor = columns
-                }
-                options.batchSize = batchSize
-                options.subBatchSize = subBatchSize
-                options.interval = interval
-                options.pauseMilliseconds = pauseMilliseconds
-                options.maxBatchSize = maxBatchSize
-                options.minValue = minValue
-                options.maxValue = maxValue
                 estimate = try estimator.estimate(
                     MigrationConfiguration(jobClassName: values[0], tableName: values[1], columnName: values[2], jobArguments: arguments),
-                    options: options, budget: budget, lanes: concurrency)
+                    options: try queue.queueOptions(), budget: budget, lanes: concurrency)
             }
             if json {
                 printJSON(estimate.json)

@@ -108,17 +108,7 @@ struct MigrationsQueue: ParsableCommand {
     @Argument(help: "Table to walk.") var table: String
     @Argument(help: "Batching column: an integer key, or the cursor's first column.") var column: String
     @Argument(help: "Job arguments as JSON.") var jobArgumentsJSON: String = "[]"
-    @Option(help: "Rows per batch (distinct values with LooseIndexScanBatchingStrategy).") var batchSize = 1000
-    @Option(help: "Rows per sub-batch statement.") var subBatchSize = 100
-    @Option(help: "Seconds between batches (0 = back to back).") var interval = 120
-    @Option(name: .customLong("pause-ms"), help: "Milliseconds to pause between sub-batches.") var pauseMilliseconds = 100
-    @Option(help: "Upper limit for the batch-size optimizer.") var maxBatchSize: Int?
-    @Option(help: "Integer walks: first key to migrate (default 1).") var minValue: Int64?
-    @Option(help: "Integer walks: last key to migrate (default: MAX(column)).") var maxValue: Int64?
-    @Option(help: ArgumentHelp("Walk this unique tuple of columns, comma-separated; COLUMN is its first.", valueName: "col,col..."))
-    var cursor: String?
-    @Option(help: ArgumentHelp("Batching strategy: \(BatchClass.allCases.map(\.rawValue).joined(separator: " or ")).", valueName: "name"))
-    var batchClass: String = BatchClass.primaryKey.rawValue
+    @OptionGroup var queue: QueueOptionsArguments
     @Flag(help: "Print the migration as JSON.") var json = false
     @OptionGroup var connection: ConnectionOptions
 
@@ -128,23 +118,8 @@ struct MigrationsQueue: ParsableCommand {
             throw ValidationError("JOB_ARGS_JSON is not valid JSON (\(error))")
         }
         try reportingErrors {
-            var options = BatchedMigrationStore.QueueOptions()
-            options.batchClass = try BatchClass(named: batchClass)
-            if let cursor {
-                let columns = cursor.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmed() }
-                guard !columns.contains(where: \.isEmpty) else {
-                    throw CLIError(message: "--cursor '\(cursor)' has an empty column name; give COL[,COL...]")
-                }
-                options.cursor = columns
-            }
+            let options = try queue.queueOptions()
             let db = try migrationsDatabase(connection)
-            options.batchSize = batchSize
-            options.subBatchSize = subBatchSize
-            options.interval = interval
-            options.pauseMilliseconds = pauseMilliseconds
-            options.maxBatchSize = maxBatchSize
-            options.minValue = minValue
-            options.maxValue = maxValue
             let migration = try BatchedMigrationStore(db: db).queue(
                 MigrationConfiguration(jobClassName: jobClass, tableName: table, columnName: column, jobArguments: arguments),
                 options: options, jobs: CLIRuntime.extensions.batchedJobs, actor: .currentOSUser())
