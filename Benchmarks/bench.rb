@@ -201,25 +201,11 @@ def backfill
   end
   raise 'backfill incomplete' unless psql('SELECT count(*) FROM bench_backfill WHERE id <> id_convert_to_bigint').strip == '0'
 
-  backfill_table('bench_backfill')
-  psql(<<~SQL)
-    CREATE OR REPLACE PROCEDURE bench_keyset_copy() LANGUAGE plpgsql AS $$
-    DECLARE low bigint := 1; high bigint;
-    BEGIN
-      LOOP
-        SELECT max(id) INTO high FROM (SELECT id FROM bench_backfill WHERE id >= low ORDER BY id LIMIT 10000) b;
-        EXIT WHEN high IS NULL;
-        UPDATE bench_backfill SET id_convert_to_bigint = id WHERE id BETWEEN low AND high;
-        COMMIT;
-        low := high + 1;
-      END LOOP;
-    END $$;
-  SQL
-  results[:loop] = timed { psql('CALL bench_keyset_copy()') }
+  results[:loop] = keyset_loop_seconds
 
   backfill_table('bench_backfill')
   results[:single] = timed { psql('UPDATE bench_backfill SET id_convert_to_bigint = id') }
-  psql('DROP TABLE bench_backfill CASCADE; DROP PROCEDURE bench_keyset_copy()')
+  psql('DROP TABLE bench_backfill CASCADE')
   results
 end
 
@@ -279,8 +265,7 @@ end
 # A worker (all of Conveyor's default queues, 10 processors) already running; 20,000
 # RecordJobs pushed to `default`, then the migration queued with --interval 0: the time
 # from the queue command to the migration's finished_at, scheduler path included.
-def worker_backfill
-  results = {}
+def worker_backfill_seconds
   flush!
   backfill_table('bench_backfill')
   # Autovacuum would start on the table mid-run, and a worker puts a migration on hold
@@ -304,35 +289,19 @@ def worker_backfill
   conveyor!('migrations', 'wait', '--interval', '0.5')
   finished = psql("SELECT extract(epoch FROM finished_at) FROM batched_background_migrations WHERE table_name = 'bench_backfill' AND status = 3").strip
   raise 'worker backfill did not finish' if finished.empty?
-  results[:conveyor] = finished.to_f - start
+  seconds = finished.to_f - start
   wait_for(600) { sleep 0.5; psql('SELECT count(*) FROM conveyor_records').strip == WORKER_RECORDS.to_s }
   stop(pid)
   raise 'worker backfill incomplete' unless psql('SELECT count(*) FROM bench_backfill WHERE id <> id_convert_to_bigint').strip == '0'
 
-  backfill_table('bench_backfill')
-  psql('ALTER TABLE bench_backfill SET (autovacuum_enabled = false)')
-  psql(<<~SQL)
-    CREATE OR REPLACE PROCEDURE bench_keyset_copy() LANGUAGE plpgsql AS $$
-    DECLARE low bigint := 1; high bigint;
-    BEGIN
-      LOOP
-        SELECT max(id) INTO high FROM (SELECT id FROM bench_backfill WHERE id >= low ORDER BY id LIMIT 10000) b;
-        EXIT WHEN high IS NULL;
-        UPDATE bench_backfill SET id_convert_to_bigint = id WHERE id BETWEEN low AND high;
-        COMMIT;
-        low := high + 1;
-      END LOOP;
-    END $$;
-  SQL
-  results[:loop] = timed { psql('CALL bench_keyset_copy()') }
-  psql('DROP TABLE bench_backfill CASCADE; DROP PROCEDURE bench_keyset_copy()')
-  results
+  seconds
 end
 
 # The in-server keyset loop over bench_backfill (10,000 rows per batch, a commit after
-# each), on a fresh table: the reference of the downtime row.
-def keyset_loop_seconds
+# each), on a fresh table: the reference of the backfill, worker-backfill and downtime rows.
+def keyset_loop_seconds(autovacuum: true)
   backfill_table('bench_backfill')
+  psql('ALTER TABLE bench_backfill SET (autovacuum_enabled = false)') unless autovacuum
   psql(<<~SQL)
     CREATE OR REPLACE PROCEDURE bench_keyset_copy() LANGUAGE plpgsql AS $$
     DECLARE low bigint := 1; high bigint;
@@ -616,8 +585,12 @@ end
 if run?('worker_backfill')
 
 log "worker backfill: #{BACKFILL_ROWS} rows, --interval 0, by a worker draining #{fmt(WORKER_RECORDS)} RecordJobs alongside"
-wb = worker_backfill
-rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows by a worker (`--interval 0`, scheduler path, #{fmt(WORKER_RECORDS)} RecordJobs alongside): vs in-server PL/pgSQL keyset loop (rows/s)", fmt(BACKFILL_ROWS / wb[:loop]), fmt(BACKFILL_ROWS / wb[:conveyor]), "#{fmt(wb[:loop] / wb[:conveyor], 2)}×"]
+# The machine's speed drifts by up to 1.6× within minutes: worker and loop alternate,
+# RUNS rounds, and the row gives the medians (each round's ratio is logged).
+wb_rounds = Array.new(RUNS) { { conveyor: worker_backfill_seconds, loop: keyset_loop_seconds(autovacuum: false) } }
+log "worker backfill per round (seconds, worker / loop): #{wb_rounds.map { |r| "#{fmt(r[:conveyor], 2)} / #{fmt(r[:loop], 2)} (#{fmt(r[:loop] / r[:conveyor], 2)}×)" }.join(', ')}"
+wb = %i[conveyor loop].to_h { |k| [k, median(wb_rounds.map { _1[k] })] }
+rows << ["Backfill #{fmt(BACKFILL_ROWS)} rows by a worker (`--interval 0`, scheduler path, #{fmt(WORKER_RECORDS)} RecordJobs alongside): vs in-server PL/pgSQL keyset loop, #{RUNS} interleaved rounds (rows/s)", fmt(BACKFILL_ROWS / wb[:loop]), fmt(BACKFILL_ROWS / wb[:conveyor]), "#{fmt(wb[:loop] / wb[:conveyor], 2)}×"]
 end
 
 if run?('estimate')

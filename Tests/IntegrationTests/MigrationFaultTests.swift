@@ -81,13 +81,24 @@ struct MigrationFaultTests {
         let db = try PostgresConnection(connectionString: server.url)
         try MigrationFixtures.createEvents(db, rows: 6000)
         try db.execute("""
-            CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.001); RETURN NEW; END $$;
+            CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$;
             CREATE TRIGGER slow_row BEFORE UPDATE ON events FOR EACH ROW EXECUTE FUNCTION slow_row();
             """)
         let migration = try makeMigration(db)
         let worker = try ConveyorProcess(["worker", "-c", "2"], redisURL: redisURL, databaseURL: server.url)
         let store = BatchedMigrationStore(db: db)
-        #expect(try TestEnvironment.eventually { try store.jobs(of: migration.id).contains { $0.status == .running } && store.jobs(of: migration.id).contains { $0.status == .succeeded } })
+        #expect(try TestEnvironment.eventually { try store.jobs(of: migration.id).contains { $0.status == .succeeded } })
+        // Restart while a sub-batch's UPDATE is running (each takes ~1 s, so one that began
+        // under 200 ms ago is still running when the fast shutdown terminates it), not in the
+        // few milliseconds between batches, where there is nothing to interrupt.
+        let midBatch = try TestEnvironment.eventually(timeout: .seconds(30), interval: .milliseconds(5)) {
+            try db.query("""
+                SELECT count(*) AS n FROM pg_stat_activity
+                WHERE pid <> pg_backend_pid() AND state = 'active' AND query ILIKE '%UPDATE%events%'
+                  AND now() - query_start < interval '200 milliseconds'
+                """).first?["n"].int() ?? 0 > 0
+        }
+        #expect(midBatch, "no sub-batch was seen running")
         try server.restart(downFor: 1)
         let done = TestEnvironment.eventually(timeout: .seconds(120)) {
             (try? store.require(migration.id).status) == .finished
