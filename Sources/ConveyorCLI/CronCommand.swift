@@ -132,6 +132,9 @@ struct CronCheckCommand: ParsableCommand {
     @Argument(help: "The schedule file.")
     var file: String
 
+    /// Accepted like on every command (this one writes no log lines).
+    @OptionGroup var connection: ConnectionOptions
+
     func run() throws {
         let schedule = ScheduleFileReader.schedule(file, knownClasses: Set(CLIRuntime.registry.classNames))
         guard schedule.errors.isEmpty else { throw CLIError(message: schedule.errors.joined(separator: "\n")) }

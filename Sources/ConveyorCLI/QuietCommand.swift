@@ -23,6 +23,8 @@ struct QuietCommand: ParsableCommand {
     @Option(help: "Seconds to wait after signalling before returning.")
     var wait: Double = 0
 
+    @OptionGroup var connection: ConnectionOptions
+
     func validate() throws {
         guard pid > 0 else { throw ValidationError("--pid must be a process id above 0") }
         guard wait >= 0 && wait <= 3600 else { throw ValidationError("--wait must be 0-3600 seconds") }
@@ -32,6 +34,7 @@ struct QuietCommand: ParsableCommand {
         guard kill(pid, SIGTSTP) == 0 else {
             throw CLIError(message: "cannot signal process \(pid): \(String(cString: strerror(errno)))")
         }
+        try connection.logger("conveyor.quiet").info("sent TSTP", metadata: ["pid": "\(pid)", "wait": "\(wait)"])
         blockingSleep(seconds: wait)
     }
 }

@@ -90,7 +90,11 @@ final class Processor {
         let elapsed = (ContinuousClock.now - start).seconds
         slot.work.withLock { $0 = nil }
         slot.processed.add(1, ordering: .relaxed)
-        configuration.observer?.jobFinished(queue: queue, className: className, seconds: elapsed, failed: failure != nil)
+        // Counted under the wrapped class, as Sidekiq's metrics middleware does (`wrapped || class`):
+        // an ActiveJob job shows as its own class, not as the adapter's wrapper.
+        if let observer = configuration.observer {
+            observer.jobFinished(queue: queue, className: payload.displayClass, seconds: elapsed, failed: failure != nil)
+        }
         guard let failure else {
             if let uniqueLock, uniqueLock.until == .success { releaseUnique(uniqueLock) }
             acknowledge(job)

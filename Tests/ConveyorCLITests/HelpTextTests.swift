@@ -45,4 +45,15 @@ struct HelpTextTests {
             #expect(help.contains(text), "\(text) missing from:\n\(help)")
         }
     }
+
+    @Test("every command takes --log-format (web passes it on to conveyor-web, which takes it too)")
+    func everyCommandTakesLogFormat() {
+        let leaves = Self.allCommands().filter { $0.1.configuration.subcommands.isEmpty && ObjectIdentifier($0.1) != ObjectIdentifier(WebCommand.self) }
+        #expect(leaves.count > 20, "\(leaves.map(\.0))")
+        for (path, command) in leaves {
+            let help = command.helpMessage(for: command, columns: 200)
+            #expect(help.contains("--log-format"), "\(path) has no --log-format")
+            #expect(help.contains("--log-level"), "\(path) has no --log-level")
+        }
+    }
 }

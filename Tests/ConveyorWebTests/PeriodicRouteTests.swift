@@ -77,4 +77,32 @@ struct PeriodicRouteTests {
             #expect(response.headers[.location]?.contains("No%20periodic%20entry") == true, "\(response.headers)")
         }
     }
+
+    @Test("/metrics counts the ticks the claim script recorded: enqueued, skipped while paused, passed over after downtime")
+    func metricsAfterTicks() async throws {
+        let (shared, app) = try fixture()
+        let redis = shared.redis
+        let entry = try #require(try PeriodicStore.entry("nightly", on: redis))
+        let now = Int64(try redis.command("TIME").array?.first?.string ?? "0")!
+        #expect(try PeriodicStore.setPaused("nightly", true, on: redis))
+        #expect(try PeriodicStore.claim(entry, tick: now - 30, baseline: now - 31, missed: 0, now: Double(now), on: redis).0 == .paused)
+        #expect(try PeriodicStore.setPaused("nightly", false, on: redis))
+        // Two ticks that enqueue; the second passed over 4 missed ticks (counted once, not enqueued).
+        for (tick, baseline, missed) in [(now - 20, now - 30, 0), (now - 1, now - 20, 4)] {
+            if case .enqueued = try PeriodicStore.claim(entry, tick: tick, baseline: baseline, missed: missed, now: Double(now), on: redis).0 {} else {
+                Issue.record("tick \(tick) did not enqueue")
+            }
+        }
+        #expect(try redis.command("LLEN", "queue:default").int == 2)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains("conveyor_periodic_ticks_enqueued_total{name=\"nightly\"} 2"), "\(text)")
+                #expect(text.contains("conveyor_periodic_ticks_skipped_total{name=\"nightly\",reason=\"paused\"} 1"), "\(text)")
+                #expect(text.contains("conveyor_periodic_ticks_skipped_total{name=\"nightly\",reason=\"missed\"} 4"), "\(text)")
+                #expect(text.contains("conveyor_periodic_ticks_skipped_total{name=\"nightly\",reason=\"duplicate\"} 0"), "\(text)")
+                #expect(text.contains("conveyor_periodic_paused{name=\"nightly\"} 0"), "\(text)")
+            }
+        }
+    }
 }

@@ -84,6 +84,12 @@ struct BatchedMigrationTests {
         #expect(gate.status == 1)
         #expect(gate.stderr.contains("Expected batched background migration for the given configuration to be marked as 'finished', but it is 'failed':"))
         #expect(gate.stderr.contains(#"conveyor migrations finalize CopyColumnUsingBackgroundMigrationJob events id '[["id"],["id_convert_to_bigint"]]'"#))
+        // With --finalize the batch is run once more here, fails on the same row, and the error says why.
+        let finalizing = try ProcessRunner.conveyor(["migrations", "ensure-finished", "CopyColumnUsingBackgroundMigrationJob", "events", "id", copyArgs, "--finalize"], redisURL: redisURL, databaseURL: databaseURL)
+        #expect(finalizing.status == 1, "\(finalizing.stdout)\(finalizing.stderr)")
+        #expect(finalizing.stderr.contains("Finalizing failed:"), "\(finalizing.stderr)")
+        #expect(finalizing.stderr.contains("cannot migrate row 2500"), "\(finalizing.stderr)")
+        #expect(finalizing.stderr.contains("to be marked as 'finished', but it is 'failed'"), "\(finalizing.stderr)")
 
         try db.execute("DROP TRIGGER refuse_row ON events")  // the fix
         let retry = try ProcessRunner.conveyor(["migrations", "retry", String(id)], redisURL: redisURL, databaseURL: databaseURL)

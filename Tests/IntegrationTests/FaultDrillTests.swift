@@ -317,9 +317,19 @@ struct FaultDrillTests {
         let complete = try TestEnvironment.eventually(timeout: .seconds(120), interval: .milliseconds(200)) { try Self.recordStats(db).keys == total }
         let stats = try Self.recordStats(db)
         let missing = Set(keys).subtracting(try Self.recordedKeys(db))
-        var figures = DrillFigures(name: "worker-Redis path hangs 15 s (lease 6 s)", pushed: total, accepted: total, run: stats.keys, lost: missing.count, duplicated: stats.runs - stats.keys, recovery: reconnect)
-        figures.note = "noticed after \(DrillFigures.seconds(noticeTime)) s (command timeout 10 s), lease lapsed and another worker recovered its lists: \(rescued); reconnected \(DrillFigures.seconds(reconnect)) s after the path returned"
+        // What the other worker pushed back from the cut-off worker's working list ("count=N").
+        let recovered = other.log.split(separator: "\n").filter { $0.contains("recovered jobs of dead processes") }.reduce(0) { sum, line in
+            sum + (line.firstRange(of: "count=").map { Int(line[$0.upperBound...].prefix { $0.isNumber }) ?? 0 } ?? 0)
+        }
+        let duplicated = stats.runs - stats.keys
+        var figures = DrillFigures(name: "worker-Redis path hangs 15 s (lease 6 s)", pushed: total, accepted: total, run: stats.keys, lost: missing.count, duplicated: duplicated, recovery: reconnect)
+        figures.note = "noticed after \(DrillFigures.seconds(noticeTime)) s (command timeout 10 s); the lease lapsed and another worker pushed back \(recovered) jobs of its working list (fetched ahead or running when the path hung; the cut-off worker finished them too, its acknowledgements never arrived): the \(duplicated) duplicates are among those; reconnected \(DrillFigures.seconds(reconnect)) s after the path returned"
         print(figures)
+        #expect(rescued && recovered > 0, "no recovery of the cut-off worker's list:\n\(other.log.suffix(2000))")
+        // Only a job of the recovered list can run twice. That list holds the jobs fetched ahead
+        // (at most maxFetchBatch, 1000), the 4 running and the few finished whose acknowledgements
+        // were still on their way when the path hung.
+        #expect(duplicated <= recovered && recovered <= 1000 + 4 + 64, "duplicated \(duplicated), recovered \(recovered)")
         #expect(noticed && noticeTime < .seconds(15), "the worker noticed the hang after \(noticeTime)")
         #expect(back, "the worker reconnected; log:\n\(cutOff.log.suffix(2000))")
         #expect(complete && missing.isEmpty, "lost: \(missing.count), where: \((try? Self.locate(Set(missing.prefix(20)), redis)) ?? [:])")
@@ -391,14 +401,18 @@ struct FaultDrillTests {
             var due: [String: Double] = [:]
         }
         final class Times: Sendable { let values = Mutex<[String: Double]>([:]) }
-        let ranBox = Times(), failedBox = Times()
+        /// Successful runs per key: a job run twice shows as 2 (the times above keep only the last).
+        final class Counts: Sendable { let values = Mutex<[String: Int]>([:]) }
+        let ranBox = Times(), failedBox = Times(), runCounts = Counts()
         var setups: [Setup] = []
         for skew in [60.0, -60.0] {
             let (redis, redisURL) = try TestEnvironment.isolatedRedis()
             var registry = JobRegistry()
             registry.register("StampJob") { _, args in
                 let now = Timestamp.now()
-                ranBox.values.withLock { $0[args.first?.stringValue ?? "?"] = now }
+                let key = args.first?.stringValue ?? "?"
+                ranBox.values.withLock { $0[key] = now }
+                runCounts.values.withLock { $0[key, default: 0] += 1 }
             }
             registry.register("FailOnceJob") { _, args in
                 let key = args.first?.stringValue ?? "?"
@@ -410,6 +424,7 @@ struct FaultDrillTests {
                 }
                 if first { throw JobError(errorClass: "FailOnce", message: "first run fails") }
                 ranBox.values.withLock { $0[key] = now }
+                runCounts.values.withLock { $0[key, default: 0] += 1 }
             }
             var configuration = WorkerConfiguration(redis: try RedisConfiguration(url: redisURL), queues: try QueueSelector(specs: ["default"]), concurrency: 2)
             configuration.clock = WorkerClock(local: { Timestamp.now() + skew })
@@ -438,6 +453,7 @@ struct FaultDrillTests {
         }
         let runs = ranBox.values.withLock { $0 }
         let failures = failedBox.values.withLock { $0 }
+        let counts = runCounts.values.withLock { $0 }
         for setup in setups {
             var early = 0, late = 0, worst = 0.0
             for (key, at) in setup.due {
@@ -448,12 +464,14 @@ struct FaultDrillTests {
             }
             let key = "f\(setup.skew)"
             let retryDelay = (runs[key] ?? 0) - (failures[key] ?? 0)
-            var figures = DrillFigures(name: "worker clock \(setup.skew > 0 ? "+" : "")\(Int(setup.skew)) s", pushed: 11, accepted: 11, run: setup.due.keys.filter { runs[$0] != nil }.count + (runs[key] == nil ? 0 : 1), lost: setup.due.keys.filter { runs[$0] == nil }.count + (runs[key] == nil ? 1 : 0), duplicated: 0, recovery: .milliseconds(Int64(worst * 1000)))
+            let duplicated = (Array(setup.due.keys) + [key]).reduce(0) { $0 + max(0, (counts[$1] ?? 0) - 1) }
+            var figures = DrillFigures(name: "worker clock \(setup.skew > 0 ? "+" : "")\(Int(setup.skew)) s", pushed: 11, accepted: 11, run: setup.due.keys.filter { runs[$0] != nil }.count + (runs[key] == nil ? 0 : 1), lost: setup.due.keys.filter { runs[$0] == nil }.count + (runs[key] == nil ? 1 : 0), duplicated: duplicated, recovery: .milliseconds(Int64(worst * 1000)))
             figures.note = "scheduled jobs early \(early), later than 3 s \(late), worst \(String(format: "%.2f", worst)) s after due; retry ran \(String(format: "%.1f", retryDelay)) s after its failure (Sidekiq: 15-24 s); recovered = worst lateness"
             print(figures)
             #expect(early == 0, "clock \(setup.skew): \(early) scheduled jobs ran before they were due")
             #expect(late == 0, "clock \(setup.skew): \(late) scheduled jobs ran more than 3 s late")
             #expect(figures.lost == 0)
+            #expect(duplicated == 0, "clock \(setup.skew): \(duplicated) jobs ran twice: \(counts)")
             #expect(retryDelay >= 15 && retryDelay <= 27, "clock \(setup.skew): the retry ran \(retryDelay) s after the failure")
         }
     }

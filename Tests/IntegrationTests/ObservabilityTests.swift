@@ -22,12 +22,18 @@ struct ObservabilityTests {
         for i in 0..<12 { _ = try client.enqueue("NoopJob", args: [JSONValue(i)]) }
         for _ in 0..<3 { _ = try client.enqueue("SleepJob", args: [60]) }
         for i in 0..<4 { _ = try client.enqueue("FailJob", args: [.string("boom \(i)")], retry: .disabled) }
+        // An ActiveJob-style payload: Sidekiq counts it under `wrapped`, not under the class that runs it.
+        for i in 0..<2 {
+            var wrapped = JobPayload(className: "NoopJob", args: [JSONValue(100 + i)])
+            wrapped.object["wrapped"] = "Reports::NightlyJob"
+            try client.push(wrapped)
+        }
         let worker = try ConveyorProcess(["worker", "-c", "2", "-q", "default"], redisURL: redisURL)
-        #expect(try TestEnvironment.eventually(timeout: .seconds(60)) { try finished(redis, 19) })
+        #expect(try TestEnvironment.eventually(timeout: .seconds(60)) { try finished(redis, 21) })
         // TERM: the last counts are flushed before the process exits.
         #expect(worker.terminate() == 0)
 
-        let read = try ProcessRunner.ruby("sidekiq_metrics_query.rb", ["10", "NoopJob", "SleepJob", "FailJob"], redisURL: redisURL)
+        let read = try ProcessRunner.ruby("sidekiq_metrics_query.rb", ["10", "NoopJob", "SleepJob", "FailJob", "Reports::NightlyJob"], redisURL: redisURL)
         #expect(read.status == 0, "\(read.stderr)")
         let view = try JSONValue.parse(read.stdout)
         for (version, granularity) in [("v7", "minutely"), ("v8", "minutely"), ("v8", "hourly")] {
@@ -41,7 +47,8 @@ struct ObservabilityTests {
             #expect(counters["FailJob"]?["p"]?.intValue == 4, "\(where_)")
             #expect(counters["FailJob"]?["f"]?.intValue == 4, "\(where_)")
             #expect(counters["FailJob"]?["ms"] == nil, "failed runs add no time: \(where_)")
-            #expect(counters.objectValue?.keys.sorted() == ["FailJob", "NoopJob", "SleepJob"], "\(where_)")
+            #expect(counters["Reports::NightlyJob"]?["p"]?.intValue == 2, "wrapped jobs count under the wrapped class: \(where_)")
+            #expect(counters.objectValue?.keys.sorted() == ["FailJob", "NoopJob", "Reports::NightlyJob", "SleepJob"], "\(where_)")
         }
         for version in ["v7", "v8"] {
             let histograms = try #require(view[version]?["histograms"])

@@ -162,6 +162,27 @@ struct SteeringTests {
         let all = try JSONValue.parse(try cli(["history", "--json"], redisURL, databaseURL).stdout).arrayValue ?? []
         #expect(all.suffix(2).map { $0["action"]?.stringValue ?? "" } == ["disable", "max-running"])
         #expect(all.suffix(2).first?["changes"]?["execute_batched_migrations_on_schedule"]?["after"]?.stringValue == "false")
+
+        // The other verbs: enable, a plain settings change, finalize, and mark-finished of a
+        // second migration, each with the OS user and what it changed.
+        #expect(try cli(["enable"], redisURL, databaseURL).status == 0)
+        #expect(try cli(["settings", "batched_migration_hold_seconds", "120"], redisURL, databaseURL).status == 0)
+        let finalize = try cli(["finalize", "CopyColumnUsingBackgroundMigrationJob", "events", "id", copyArgs], redisURL, databaseURL)
+        #expect(finalize.status == 0, "\(finalize.stderr)")
+        try MigrationFixtures.createEvents(db, rows: 300, table: "events_two")
+        let second = try cli(["queue", "CopyColumnUsingBackgroundMigrationJob", "events_two", "id", copyArgs, "--json"], redisURL, databaseURL)
+        let secondID = try #require(try JSONValue.parse(second.stdout)["id"]?.int64Value, "\(second.stderr)")
+        let marked = try cli(["mark-finished", String(secondID), "--yes"], redisURL, databaseURL)
+        #expect(marked.status == 0, "\(marked.stderr)")
+        let everything = try JSONValue.parse(try cli(["history", "--json"], redisURL, databaseURL).stdout).arrayValue ?? []
+        let recent = Array(everything.suffix(5))
+        #expect(recent.map { $0["action"]?.stringValue ?? "" } == ["enable", "settings", "finalize", "queue", "mark-finished"], "\(recent)")
+        #expect(recent.allSatisfy { $0["actor"]?.stringValue == user && $0["via"]?.stringValue == "cli" })
+        #expect(recent[0]["changes"]?["execute_batched_migrations_on_schedule"]?["after"]?.stringValue == "true", "\(recent[0])")
+        #expect(recent[1]["changes"]?["batched_migration_hold_seconds"]?["after"]?.stringValue == "120", "\(recent[1])")
+        #expect(recent[2]["migration_id"]?.int64Value == id && change(recent[2], "status") == ["active", "finalizing"], "\(recent[2])")
+        #expect(recent[4]["migration_id"]?.int64Value == secondID && change(recent[4], "status") == ["active", "finished"], "\(recent[4])")
+        #expect(recent[4]["changes"]?["jobs_marked_succeeded"]?["after"] != nil, "\(recent[4])")
     }
 
     @Test("resume of a non-paused and retry of a non-failed migration are refused by the state machine, decided under the row lock")
