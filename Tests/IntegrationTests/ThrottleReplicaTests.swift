@@ -8,7 +8,8 @@ import TestSupport
 
 /// The soft limit on replication lag against a real streaming replica: replay paused on
 /// the replica while the primary writes → the migration is throttled (its pause between
-/// batches stretched, the reason stored and shown); replay resumed → released.
+/// batches stretched, the reason stored and shown); replay resumed → released. And the
+/// WAL-rate limit on a plain server.
 @Suite("Throttling on a streaming replica")
 struct ThrottleReplicaTests {
     func replayLag(_ primary: PostgresConnection) throws -> Double? {
@@ -106,5 +107,46 @@ struct ThrottleReplicaTests {
         }
         #expect(try store.require(id).status == .finished)
         #expect(try MigrationFixtures.copyState(db) == .init(rows: 20_000, wrong: 0, notExactlyOnce: 0))
+    }
+
+    @Test("the WAL-rate limit: batches writing faster than throttle_wal_bytes_per_second are throttled (WALRate shown); the limit off releases them")
+    func throttleOnWALRate() throws {
+        let (db, databaseURL, _) = try TestEnvironment.isolatedPostgres(label: "walrate")
+        try Schema.setUp(db)
+        try MigrationFixtures.createEvents(db, rows: 20_000)
+        let limit = 10_000
+        try MigrationSettings.store("throttle_wal_bytes_per_second", String(limit), db)
+        try MigrationSettings.store("optimize_batched_migrations", "false", db)
+        var options = BatchedMigrationStore.QueueOptions()
+        options.batchSize = 500
+        options.subBatchSize = 100
+        options.interval = 0
+        options.pauseMilliseconds = 100  // ~0.4 s a batch: the rate is sampled once a second
+        let store = BatchedMigrationStore(db: db)
+        let id = try store.queue(
+            MigrationConfiguration(jobClassName: "CopyColumnUsingBackgroundMigrationJob", tableName: "events", columnName: "id", jobArguments: [["id"], ["id_convert_to_bigint"]]),
+            options: options, jobs: .builtIn).id
+        let runner = BatchedMigrationRunner(db: db, jobs: .builtIn, logger: Logger(label: "test"))
+        // (stopRequested is also asked between sub-batches: a deadline, not a count.)
+        let deadline = ContinuousClock.now + .seconds(6)
+        let throttled = try #require(try runner.runBatches(id, settings: try MigrationSettings.load(db), stopRequested: { ContinuousClock.now > deadline }))
+        // 500 rows a batch write well over 10,000 bytes of WAL a second: throttled at the
+        // second sample (a second after the first), after a few batches, long before the
+        // deadline would have let ~15 run.
+        let state = try #require(try store.require(id).throttle, "not throttled after \(throttled.batches) batches")
+        #expect(state.indicator == "WALRate" && state.value > Double(limit) && state.limit == Double(limit), "\(state)")
+        #expect(state.pauseSeconds > 1, "the pause is not stretched: \(state)")
+        #expect(throttled.batches >= 2 && throttled.batches < 8, "\(throttled.batches) batches")
+        guard case .chain = throttled.decision else { Issue.record("expected a later hand-over, got \(throttled.decision)"); return }
+        let (_, redisURL) = try TestEnvironment.isolatedRedis()
+        let show = try ProcessRunner.conveyor(["migrations", "show", String(id)], redisURL: redisURL, databaseURL: databaseURL)
+        #expect(show.stdout.contains("throttled") && show.stdout.contains("WALRate"), "\(show.stdout)")
+
+        // The limit off: the next run releases the throttle and runs batches back to back.
+        try MigrationSettings.store("throttle_wal_bytes_per_second", "0", db)
+        let releaseDeadline = ContinuousClock.now + .seconds(2)
+        let released = try #require(try runner.runBatches(id, settings: try MigrationSettings.load(db), stopRequested: { ContinuousClock.now > releaseDeadline }))
+        #expect(released.batches >= 3, "\(released.batches) batches in 2 s")
+        #expect(try store.require(id).throttle == nil)
     }
 }
