@@ -13,7 +13,7 @@ import TestSupport
 /// environment and the servers' URLs. The suite builds the image once and removes it after.
 @Suite("Container image", ContainerImageScope())
 struct ContainerImageTests {
-    @Test("scripts/build-image: an image from scratch holding conveyor and conveyor-web, run by a non-root user as `conveyor worker`, with OCI labels, no shell, and an OCI archive of itself")
+    @Test("scripts/build-image: an image from scratch holding conveyor and conveyor-web, run by a non-root user as `conveyor worker`, with OCI labels, no shell, and OCI and docker archives of itself")
     func imageConfiguration() throws {
         let image = try #require(BuiltImage.current, "the suite's scope did not build the image")
         let config = image.config
@@ -58,6 +58,11 @@ struct ContainerImageTests {
         let manifest = try JSONValue.parse(try image.archiveMember("blobs/sha256/" + manifestDigest.dropFirst("sha256:".count)))
         #expect(manifest["config"]?["digest"]?.stringValue == "sha256:" + image.id)
         #expect(manifest["layers"]?.arrayValue?.isEmpty == false)
+        // So does the docker-archive (`docker load -i`): its manifest.json names this image's config and tag.
+        let docker = try JSONValue.parse(try image.archiveMember("manifest.json", of: image.dockerArchive))
+        #expect(docker[0]?["Config"]?.stringValue?.contains(image.id) == true, "\(docker)")
+        #expect(docker[0]?["RepoTags"]?.arrayValue?.contains { $0.stringValue?.contains("conveyor-test") == true } == true, "\(docker)")
+        #expect(docker[0]?["Layers"]?.arrayValue?.isEmpty == false, "\(docker)")
         print("container image \(image.name): \(image.sizeLine)")
     }
 
@@ -183,6 +188,7 @@ struct BuiltImage: Sendable {
     let id: String
     let config: JSONValue
     let archive: String
+    let dockerArchive: String
     let sizeLine: String
     /// A container's root filesystem, mounted for the configuration test to look at.
     let scratchRoot: String
@@ -196,9 +202,10 @@ struct BuiltImage: Sendable {
         _ = try TestEnvironment.releaseBinary
         let name = "localhost/conveyor-test:\(getpid())"
         let archive = ProcessRunner.temporaryFile("conveyor-image.oci.tar")
+        let dockerArchive = ProcessRunner.temporaryFile("conveyor-image.docker.tar")
         let script = TestEnvironment.repositoryRoot.appendingPathComponent("scripts/build-image").path
         let started = ContinuousClock.now
-        let build = try ProcessRunner.run(script, ["--no-build", name, "--oci-archive", archive], timeout: .seconds(900))
+        let build = try ProcessRunner.run(script, ["--no-build", name, "--oci-archive", archive, "--docker-archive", dockerArchive], timeout: .seconds(900))
         guard build.status == 0 else { throw ImageTestError("scripts/build-image failed (\(build.status)):\n\(build.stdout)\(build.stderr)") }
         let inspect = try ProcessRunner.run("buildah", ["inspect", "--type", "image", name])
         guard inspect.status == 0 else { throw ImageTestError("buildah inspect \(name): \(inspect.stderr)") }
@@ -208,9 +215,9 @@ struct BuiltImage: Sendable {
         }
         let sizeLine = build.stdout.split(separator: "\n").first { $0.hasPrefix("image ") }.map(String.init) ?? "(no size printed)"
         print("scripts/build-image took \(ContinuousClock.now - started): \(sizeLine)")
-        var image = BuiltImage(name: name, id: id, config: config, archive: archive, sizeLine: sizeLine, scratchRoot: "", scratch: .none)
+        var image = BuiltImage(name: name, id: id, config: config, archive: archive, dockerArchive: dockerArchive, sizeLine: sizeLine, scratchRoot: "", scratch: .none)
         let scratch = try MountedImage(image, bindSystemDirectories: false)
-        image = BuiltImage(name: name, id: id, config: config, archive: archive, sizeLine: sizeLine, scratchRoot: scratch.root, scratch: scratch)
+        image = BuiltImage(name: name, id: id, config: config, archive: archive, dockerArchive: dockerArchive, sizeLine: sizeLine, scratchRoot: scratch.root, scratch: scratch)
         return image
     }
 
@@ -221,7 +228,8 @@ struct BuiltImage: Sendable {
         try? FileManager.default.removeItem(atPath: archive)
     }
 
-    func archiveMember(_ member: some StringProtocol) throws -> String {
+    func archiveMember(_ member: some StringProtocol, of file: String? = nil) throws -> String {
+        let archive = file ?? self.archive
         let output = try ProcessRunner.run("tar", ["-xOf", archive, String(member)])
         guard output.status == 0 else { throw ImageTestError("\(member) is not in \(archive): \(output.stderr)") }
         return output.stdout

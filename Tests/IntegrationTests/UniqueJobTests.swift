@@ -53,6 +53,27 @@ struct UniqueJobTests {
         #expect(worker.terminate() == 0)
     }
 
+    @Test("kill -9 of the worker running a unique job: the lock is held until its TTL (unique_for) ends, then a push is enqueued again")
+    func crashLeavesTTL() throws {
+        let (redis, redisURL) = try TestEnvironment.isolatedRedis()
+        let worker = try ConveyorProcess(["worker", "-c", "1", "-q", "default", "--no-scheduler"], redisURL: redisURL)
+        #expect(TestEnvironment.eventually(timeout: .seconds(30)) { (try? redis.command("SCARD", "processes").int) == 1 }, "\(worker.log)")
+        let key = lockKey("SleepJob", args: [30000])
+        let pushed = ContinuousClock.now
+        #expect(try ProcessRunner.conveyor(["enqueue", "SleepJob", "[30000]", "--unique-for", "4"], redisURL: redisURL).status == 0)
+        #expect(try TestEnvironment.eventually(interval: .milliseconds(20)) { try redis.command("LLEN", "queue:default").int == 0 }, "\(worker.log)")
+        let ttl = try redis.command("PTTL", key).int ?? -2
+        #expect(ttl > 0 && ttl <= 4000, "PTTL \(ttl)")
+        worker.kill9()
+        // Nobody released it: the crashed job's lock refuses a second push until the TTL ends.
+        let refused = try ProcessRunner.conveyor(["enqueue", "SleepJob", "[30000]", "--unique-for", "4"], redisURL: redisURL)
+        #expect(refused.status == 3, "\(refused.stdout)\(refused.stderr)")
+        #expect(try TestEnvironment.eventually(timeout: .seconds(10), interval: .milliseconds(50)) { try redis.command("EXISTS", key).int == 0 })
+        let freed = ContinuousClock.now - pushed
+        #expect(freed >= .milliseconds(3900) && freed < .seconds(8), "the lock lasted \(freed)")
+        #expect(try ProcessRunner.conveyor(["enqueue", "SleepJob", "[30000]", "--unique-for", "4"], redisURL: redisURL).status == 0)
+    }
+
     @Test("--unique-until start releases the lock when the job starts running")
     func untilStart() throws {
         let (redis, redisURL) = try TestEnvironment.isolatedRedis()
