@@ -31,10 +31,12 @@ struct QuietCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Made first: a bad --log-level/--log-format is refused before anything is signalled.
+        let logger = try connection.logger("conveyor.quiet")
         guard kill(pid, SIGTSTP) == 0 else {
             throw CLIError(message: "cannot signal process \(pid): \(String(cString: strerror(errno)))")
         }
-        try connection.logger("conveyor.quiet").info("sent TSTP", metadata: ["pid": "\(pid)", "wait": "\(wait)"])
+        logger.info("sent TSTP", metadata: ["pid": "\(pid)", "wait": "\(wait)"])
         blockingSleep(seconds: wait)
     }
 }

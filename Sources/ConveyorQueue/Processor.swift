@@ -92,9 +92,7 @@ final class Processor {
         slot.processed.add(1, ordering: .relaxed)
         // Counted under the wrapped class, as Sidekiq's metrics middleware does (`wrapped || class`):
         // an ActiveJob job shows as its own class, not as the adapter's wrapper.
-        if let observer = configuration.observer {
-            observer.jobFinished(queue: queue, className: payload.displayClass, seconds: elapsed, failed: failure != nil)
-        }
+        configuration.observer?.jobFinished(queue: queue, className: payload.displayClass, seconds: elapsed, failed: failure != nil)
         guard let failure else {
             if let uniqueLock, uniqueLock.until == .success { releaseUnique(uniqueLock) }
             acknowledge(job)

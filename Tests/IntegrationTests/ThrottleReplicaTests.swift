@@ -18,6 +18,18 @@ struct ThrottleReplicaTests {
             """).first?["lag"].optionalDouble()
     }
 
+    /// Queues the int→bigint copy of `events` at a fixed pace (optimizer off in both tests).
+    func queueCopy(_ store: BatchedMigrationStore, batchSize: Int, subBatchSize: Int, pauseMilliseconds: Int) throws -> Int64 {
+        var options = BatchedMigrationStore.QueueOptions()
+        options.batchSize = batchSize
+        options.subBatchSize = subBatchSize
+        options.interval = 0
+        options.pauseMilliseconds = pauseMilliseconds
+        return try store.queue(
+            MigrationConfiguration(jobClassName: "CopyColumnUsingBackgroundMigrationJob", tableName: "events", columnName: "id", jobArguments: [["id"], ["id_convert_to_bigint"]]),
+            options: options, jobs: .builtIn).id
+    }
+
     @Test("throttle engages with the replica's replay paused and releases when it is resumed")
     func throttleOnReplica() throws {
         let server = try PrivatePostgresServer()
@@ -36,15 +48,8 @@ struct ThrottleReplicaTests {
         try MigrationSettings.store("throttle_replication_lag_bytes", String(limit), db)
         try MigrationSettings.store("optimize_batched_migrations", "false", db)
         let settings = try MigrationSettings.load(db)
-        var options = BatchedMigrationStore.QueueOptions()
-        options.batchSize = 500
-        options.subBatchSize = 500
-        options.interval = 0
-        options.pauseMilliseconds = 0
         let store = BatchedMigrationStore(db: db)
-        let id = try store.queue(
-            MigrationConfiguration(jobClassName: "CopyColumnUsingBackgroundMigrationJob", tableName: "events", columnName: "id", jobArguments: [["id"], ["id_convert_to_bigint"]]),
-            options: options, jobs: .builtIn).id
+        let id = try queueCopy(store, batchSize: 500, subBatchSize: 500, pauseMilliseconds: 0)
         let runner = BatchedMigrationRunner(db: db, jobs: .builtIn, logger: Logger(label: "test"))
         // Replicas keeping up: batches run back to back, no throttle.
         /// Asks the run to stop after `batches` batches (the policy asks once per batch).
@@ -117,15 +122,9 @@ struct ThrottleReplicaTests {
         let limit = 10_000
         try MigrationSettings.store("throttle_wal_bytes_per_second", String(limit), db)
         try MigrationSettings.store("optimize_batched_migrations", "false", db)
-        var options = BatchedMigrationStore.QueueOptions()
-        options.batchSize = 500
-        options.subBatchSize = 100
-        options.interval = 0
-        options.pauseMilliseconds = 100  // ~0.4 s a batch: the rate is sampled once a second
         let store = BatchedMigrationStore(db: db)
-        let id = try store.queue(
-            MigrationConfiguration(jobClassName: "CopyColumnUsingBackgroundMigrationJob", tableName: "events", columnName: "id", jobArguments: [["id"], ["id_convert_to_bigint"]]),
-            options: options, jobs: .builtIn).id
+        // ~0.4 s a batch (4 pauses of 100 ms): the rate is sampled once a second.
+        let id = try queueCopy(store, batchSize: 500, subBatchSize: 100, pauseMilliseconds: 100)
         let runner = BatchedMigrationRunner(db: db, jobs: .builtIn, logger: Logger(label: "test"))
         // (stopRequested is also asked between sub-batches: a deadline, not a count.)
         let deadline = ContinuousClock.now + .seconds(6)
