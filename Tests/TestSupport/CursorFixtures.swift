@@ -16,11 +16,14 @@ public enum CursorFixtures {
     /// `table(partition_id int, id bigint, n bigint, a bigint, b bigint, updates int)`, primary key
     /// `(partition_id, id)`: row `g` lives in partition `g % partitions + 1`, so walking
     /// the tuple's order interleaves the ids.
+    /// Autovacuum is off for the table: the migration's health check holds it for 10 minutes
+    /// while autovacuum runs on it (GitLab's rule), which a million updated rows can set off
+    /// mid-test (seen once in CI as a 300 s timeout at 52.5 %).
     public static func createPartitioned(_ db: PostgresConnection, table: String = "pevents", rows: Int, partitions: Int = 16) throws {
         try db.execute("""
             CREATE TABLE \(table) (partition_id integer NOT NULL, id bigint NOT NULL, n bigint NOT NULL,
               a bigint NOT NULL DEFAULT 0, b bigint NOT NULL DEFAULT 0, updates integer NOT NULL DEFAULT 0,
-              PRIMARY KEY (partition_id, id));
+              PRIMARY KEY (partition_id, id)) WITH (autovacuum_enabled = false);
             \(countingUpdates(table))
             INSERT INTO \(table) (partition_id, id, n) SELECT g % \(partitions) + 1, g, g * 3 FROM generate_series(1, \(rows)) g;
             ANALYZE \(table);
