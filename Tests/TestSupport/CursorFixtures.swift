@@ -18,7 +18,7 @@ public enum CursorFixtures {
     /// the tuple's order interleaves the ids.
     /// Autovacuum is off for the table: the migration's health check holds it for 10 minutes
     /// while autovacuum runs on it (GitLab's rule), which a million updated rows can set off
-    /// mid-test (seen once in CI as a 300 s timeout at 52.5 %).
+    /// mid-test (seen once in a fresh-clone `scripts/test` run: a 300 s timeout at 52.5 %).
     public static func createPartitioned(_ db: PostgresConnection, table: String = "pevents", rows: Int, partitions: Int = 16) throws {
         try db.execute("""
             CREATE TABLE \(table) (partition_id integer NOT NULL, id bigint NOT NULL, n bigint NOT NULL,
